@@ -1,0 +1,121 @@
+//! `docker-credential-kargo get|store|erase|list|version` — a docker credential helper.
+//!
+//! Wire it with `"credHelpers": {"ghcr.io": "kargo"}` in `~/.docker/config.json` (also read
+//! by podman, skopeo and buildah) or helm's registry config, or `kargo-creds setup docker`.
+//! docker passes no flags: settings come from the environment and the config file.
+
+use std::collections::BTreeMap;
+use std::io::{self, Read, Write};
+use std::process::ExitCode;
+
+use kargo_creds::config::{process_env, Flags, Settings};
+use kargo_creds::lookup::{Answer, Lookup};
+use kargo_creds::protocol::docker::{self, Action};
+use kargo_creds::protocol::git::MAX_INPUT;
+use kargo_creds::provider::Selection;
+use kargo_creds::resolve::Thoroughness;
+use kargo_creds::{log, url};
+
+const PROGRAM: &str = "docker-credential-kargo";
+const USAGE: &str = "usage: docker-credential-kargo <get|store|erase|list|version>";
+
+fn main() -> ExitCode {
+    log::set_program(PROGRAM);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some(action) = args
+        .first()
+        .and_then(|word| Action::parse(word))
+        .filter(|_| args.len() == 1)
+    else {
+        eprintln!("{USAGE}");
+        return ExitCode::from(2);
+    };
+    let result = match action {
+        Action::Get => get(),
+        Action::List => list(),
+        Action::Erase => read_stdin().map(|_| String::new()),
+        Action::Store => read_stdin().and_then(|_| {
+            Err(anyhow::anyhow!(
+                "credentials are managed as Kargo Secrets; create one with `kargo-creds create credentials` instead of docker login"
+            ))
+        }),
+        Action::Version => Ok(format!("{PROGRAM} (kargo-creds) {}\n", kargo_creds::VERSION)),
+    };
+    match result {
+        Ok(output) => {
+            print(&output);
+            ExitCode::SUCCESS
+        }
+        // The protocol's convention: the message goes to stdout.
+        Err(error) => {
+            print(&format!("{error:#}\n"));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn settings() -> anyhow::Result<Settings> {
+    let settings = Settings::load(&Flags::default(), &process_env)?;
+    log::set_level(settings.log_level);
+    Ok(settings)
+}
+
+fn get() -> anyhow::Result<String> {
+    let input = read_stdin()?;
+    let server_url = docker::parse_server_url(&input)
+        .ok_or_else(|| anyhow::anyhow!(docker::MISSING_SERVER_URL))?;
+    let host = url::registry_host_of_server_url(&server_url);
+    let settings = settings()?;
+    let lookup = Lookup::new(&settings);
+    let report = lookup
+        .find_registry(&host, Thoroughness::FirstMatch)
+        .map_err(|error| anyhow::anyhow!("looking up credentials for {host}: {error}"))?;
+    match report.answer {
+        Answer::Matched {
+            selection: Selection::Static { credentials, .. },
+            ..
+        } => Ok(docker::format_credentials(
+            &server_url,
+            &credentials.username,
+            credentials.password.expose(),
+        )),
+        Answer::Matched {
+            secret,
+            selection: Selection::SshKey { .. },
+        } => {
+            kargo_creds::warn!(
+                "secret {} holds an SSH key, which registries cannot use",
+                secret.id()
+            );
+            Err(anyhow::anyhow!(docker::NOT_FOUND))
+        }
+        _ => Err(anyhow::anyhow!(docker::NOT_FOUND)),
+    }
+}
+
+fn list() -> anyhow::Result<String> {
+    let settings = settings()?;
+    let entries: BTreeMap<String, String> = Lookup::new(&settings)
+        .registry_usernames()
+        .map_err(|error| anyhow::anyhow!("listing registry credentials: {error}"))?;
+    Ok(docker::format_list(&entries))
+}
+
+fn read_stdin() -> anyhow::Result<Vec<u8>> {
+    let mut input = Vec::new();
+    io::stdin()
+        .lock()
+        .take(MAX_INPUT as u64 + 1)
+        .read_to_end(&mut input)
+        .map_err(|error| anyhow::anyhow!("reading the request: {error}"))?;
+    if input.len() > MAX_INPUT {
+        anyhow::bail!("the request is larger than {} KiB", MAX_INPUT / 1024);
+    }
+    Ok(input)
+}
+
+fn print(text: &str) {
+    let mut stdout = io::stdout().lock();
+    let _ = stdout.write_all(text.as_bytes());
+    let _ = stdout.flush();
+}

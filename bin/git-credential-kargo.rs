@@ -1,0 +1,125 @@
+//! `git-credential-kargo [flags] get|store|erase` — git's credential helper.
+//!
+//! Wire it with `git config credential.https://github.com.helper 'kargo --project P'` and
+//! `credential.https://github.com.useHttpPath true`, or `kargo-creds setup git`.
+
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+use clap::Parser;
+use kargo_creds::config::{process_env, Flags, Settings};
+use kargo_creds::lookup::{Answer, Lookup, LookupError};
+use kargo_creds::protocol::git::{self, GitRequest};
+use kargo_creds::provider::Selection;
+use kargo_creds::resolve::Thoroughness;
+use kargo_creds::secret::CredType;
+use kargo_creds::{info, log};
+
+const PROGRAM: &str = "git-credential-kargo";
+
+#[derive(Parser)]
+#[command(name = PROGRAM, version, about = "git credential helper that serves Kargo repository credentials")]
+struct Cli {
+    #[command(flatten)]
+    flags: Flags,
+    /// get, store or erase (git passes it; other actions are ignored)
+    action: String,
+}
+
+fn main() -> ExitCode {
+    log::set_program(PROGRAM);
+    let cli = Cli::parse();
+    match cli.action.as_str() {
+        "get" => run(|| get(&cli.flags)),
+        // Kargo Secrets are the source of truth; git calls store on every helper.
+        "store" => run(|| read_request().map(|_| ExitCode::SUCCESS)),
+        "erase" => run(|| read_request().map(|_| ExitCode::SUCCESS)),
+        // git's rule: helpers ignore actions they do not know.
+        _ => ExitCode::SUCCESS,
+    }
+}
+
+fn run(action: impl FnOnce() -> Result<ExitCode, Failure>) -> ExitCode {
+    match action() {
+        Ok(code) => code,
+        Err(failure) => {
+            if failure.matched {
+                print(git::QUIT);
+            }
+            eprintln!("{PROGRAM}: {:#}", failure.error);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// An error, and whether a Secret had matched (then git must not prompt).
+struct Failure {
+    error: anyhow::Error,
+    matched: bool,
+}
+
+impl<E: Into<anyhow::Error>> From<E> for Failure {
+    fn from(error: E) -> Self {
+        Failure {
+            error: error.into(),
+            matched: false,
+        }
+    }
+}
+
+fn read_request() -> Result<GitRequest, Failure> {
+    let request = git::read_request(io::stdin().lock())
+        .map_err(|error| anyhow::anyhow!("reading the request from git: {error}"))?;
+    Ok(request)
+}
+
+fn get(flags: &Flags) -> Result<ExitCode, Failure> {
+    let request = read_request()?;
+    let settings = Settings::load(flags, &process_env)?;
+    log::set_level(settings.log_level);
+    let Some(url) = request.repository_url() else {
+        return Ok(ExitCode::SUCCESS);
+    };
+    if request.path.is_none() {
+        info!("git sent no path for {url}: only host-level Secrets can match (set credential.useHttpPath=true)");
+    }
+    let lookup = Lookup::new(&settings);
+    let report = lookup
+        .find(CredType::Git, &url, Thoroughness::FirstMatch)
+        .map_err(|error| Failure {
+            // A Secret matched but could not be used: git must fail, not prompt.
+            matched: matches!(error, LookupError::Provider(_)),
+            error: anyhow::anyhow!("looking up credentials for {url}: {error}"),
+        })?;
+    match report.answer {
+        Answer::RefusedPlainHttp | Answer::NoMatch => Ok(ExitCode::SUCCESS),
+        Answer::Matched { secret, selection } => match selection {
+            Selection::Static { credentials, .. } => {
+                print(&git::format_credentials(
+                    &credentials.username,
+                    &credentials.password,
+                    credentials.expires_at,
+                ));
+                Ok(ExitCode::SUCCESS)
+            }
+            Selection::SshKey { .. } => {
+                kargo_creds::warn!(
+                    "secret {} holds an SSH key, which git's credential protocol cannot carry (use `kargo-creds get -o ssh-key`)",
+                    secret.id()
+                );
+                print(git::QUIT);
+                Ok(ExitCode::SUCCESS)
+            }
+            Selection::Unsupported { .. } | Selection::Declined { .. } => {
+                print(git::QUIT);
+                Ok(ExitCode::SUCCESS)
+            }
+        },
+    }
+}
+
+fn print(text: &str) {
+    let mut stdout = io::stdout().lock();
+    let _ = stdout.write_all(text.as_bytes());
+    let _ = stdout.flush();
+}

@@ -1,0 +1,235 @@
+//! `kargo-creds` — the human CLI: resolve and explain, get credentials for scripts, version.
+
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use kargo_creds::config::{process_env, Flags, Settings};
+use kargo_creds::lookup::{Answer, Lookup, Report};
+use kargo_creds::provider::Selection;
+use kargo_creds::resolve::Thoroughness;
+use kargo_creds::secret::CredType;
+use kargo_creds::{log, report, url};
+
+const PROGRAM: &str = "kargo-creds";
+
+#[derive(Parser)]
+#[command(name = PROGRAM, version, about = "Use Kargo's repository credentials from git, docker, helm and scripts")]
+struct Cli {
+    #[command(flatten)]
+    flags: Flags,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Which Secret serves a URL, and why (--explain shows every candidate)
+    Resolve {
+        /// Repository URL, image reference, or (with --registry) a registry host
+        url: String,
+        /// Credential type; guessed from the URL when omitted
+        #[arg(long = "type", value_parser = parse_cred_type)]
+        cred_type: Option<CredType>,
+        /// Resolve a registry host as docker-credential-kargo does
+        #[arg(long, conflicts_with = "cred_type")]
+        registry: bool,
+        /// Show the normalized URL, every candidate with its verdict, and the winner
+        #[arg(long)]
+        explain: bool,
+        #[arg(short, long, value_enum, default_value_t = ResolveOutput::Text)]
+        output: ResolveOutput,
+    },
+    /// Print the credentials for a URL (for scripts: helm registry login, curl, …)
+    Get {
+        url: String,
+        #[arg(long = "type", value_parser = parse_cred_type)]
+        cred_type: Option<CredType>,
+        /// Look up a registry host as docker-credential-kargo does
+        #[arg(long, conflicts_with = "cred_type")]
+        registry: bool,
+        #[arg(short, long, value_enum, default_value_t = GetOutput::Json)]
+        output: GetOutput,
+    },
+    /// Print the version
+    Version,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ResolveOutput {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum GetOutput {
+    Json,
+    Env,
+    Username,
+    Password,
+    SshKey,
+}
+
+fn parse_cred_type(text: &str) -> Result<CredType, String> {
+    match text.parse()? {
+        CredType::Generic => {
+            Err("generic Secrets are read with `kargo-creds secret`, not resolved".into())
+        }
+        cred_type => Ok(cred_type),
+    }
+}
+
+fn main() -> ExitCode {
+    log::set_program(PROGRAM);
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("{PROGRAM}: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Command::Version = cli.command {
+        print(&format!("{PROGRAM} {}\n", kargo_creds::VERSION));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let settings = Settings::load(&cli.flags, &process_env)?;
+    log::set_level(settings.log_level);
+    let lookup = Lookup::new(&settings);
+    match cli.command {
+        Command::Resolve {
+            url,
+            cred_type,
+            registry,
+            explain,
+            output,
+        } => {
+            let thoroughness = if explain || matches!(output, ResolveOutput::Json) {
+                Thoroughness::Explain
+            } else {
+                Thoroughness::FirstMatch
+            };
+            let report = find(&lookup, &url, cred_type, registry, thoroughness)?;
+            let text = match output {
+                ResolveOutput::Json => format!("{:#}\n", report::to_json(&report, &url)),
+                ResolveOutput::Text if explain => {
+                    report::explain(&report, &settings, &lookup.source()?.describe())
+                }
+                ResolveOutput::Text => format!("{}\n", report::summary(&report)),
+            };
+            print(&text);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Get {
+            url,
+            cred_type,
+            registry,
+            output,
+        } => {
+            let report = find(&lookup, &url, cred_type, registry, Thoroughness::FirstMatch)?;
+            get(&report, &url, output)
+        }
+        Command::Version => unreachable!("handled above"),
+    }
+}
+
+fn find(
+    lookup: &Lookup<'_>,
+    url: &str,
+    cred_type: Option<CredType>,
+    registry: bool,
+    thoroughness: Thoroughness,
+) -> anyhow::Result<Report> {
+    if registry {
+        let host = url::registry_host_of_server_url(url);
+        return lookup
+            .find_registry(&host, thoroughness)
+            .with_context(|| format!("looking up credentials for registry {host}"));
+    }
+    let cred_type = cred_type.unwrap_or_else(|| CredType::guess_from_url(url));
+    lookup.find(cred_type, url, thoroughness).with_context(|| {
+        format!(
+            "looking up {cred_type} credentials for {}",
+            url::sanitize(url)
+        )
+    })
+}
+
+fn get(report: &Report, url: &str, output: GetOutput) -> anyhow::Result<ExitCode> {
+    let Answer::Matched { secret, selection } = &report.answer else {
+        eprintln!(
+            "{PROGRAM}: no credentials for {}: {}",
+            url::sanitize(url),
+            report::summary(report)
+        );
+        return Ok(ExitCode::FAILURE);
+    };
+    let provider = selection.provider().map(|p| p.as_str());
+    match (selection, output) {
+        (Selection::SshKey { key }, GetOutput::SshKey) => print(key.expose()),
+        (Selection::SshKey { .. }, _) => {
+            anyhow::bail!(
+                "secret {} holds an SSH private key: use -o ssh-key",
+                secret.id()
+            )
+        }
+        (Selection::Static { credentials, .. }, output) => {
+            let password = credentials.password.expose();
+            let text = match output {
+                GetOutput::Json => format!(
+                    "{:#}\n",
+                    serde_json::json!({
+                        "username": credentials.username,
+                        "password": password,
+                        "expires_at": credentials.expires_at.map(kargo_creds::timefmt::rfc3339),
+                        "secret": secret.id(),
+                        "provider": provider,
+                    })
+                ),
+                GetOutput::Env => format!(
+                    "KARGO_CREDS_USERNAME={}\nKARGO_CREDS_PASSWORD={}\n",
+                    shell_quote(&credentials.username),
+                    shell_quote(password)
+                ),
+                GetOutput::Username => format!("{}\n", credentials.username),
+                GetOutput::Password => format!("{password}\n"),
+                GetOutput::SshKey => {
+                    anyhow::bail!("secret {} holds no SSH private key", secret.id())
+                }
+            };
+            print(&text);
+        }
+        (Selection::Declined { .. } | Selection::Unsupported { .. }, _) => {
+            eprintln!(
+                "{PROGRAM}: no credentials for {}: {}",
+                url::sanitize(url),
+                report::summary(report)
+            );
+            return Ok(ExitCode::FAILURE);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Quotes a value for `eval` in a POSIX shell, only when it needs it.
+fn shell_quote(value: &str) -> String {
+    let plain = !value.is_empty()
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.,:/@%+=".contains(&b));
+    if plain {
+        value.to_owned()
+    } else {
+        format!("'{}'", value.replace('\'', "'\\''"))
+    }
+}
+
+fn print(text: &str) {
+    let mut stdout = io::stdout().lock();
+    let _ = stdout.write_all(text.as_bytes());
+    let _ = stdout.flush();
+}

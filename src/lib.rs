@@ -1,0 +1,38 @@
+//! kargo-creds: use the repository credentials Kargo keeps as Kubernetes Secrets from git,
+//! docker, podman/skopeo, helm and scripts.
+//!
+//! One path runs through the crate, pure in the middle and I/O at the edges:
+//!
+//! ```text
+//! stdin ─► protocol (parse) ─► lookup ─► source (list Secrets) ─► resolve (precedence) ─► Match
+//!                                                                                          │
+//! stdout ◄─ protocol (write) ◄─ Credentials ◄──────── provider (static, minted tokens) ◄───┘
+//! ```
+//!
+//! Where a change belongs:
+//!
+//! * [`config`] — flags > environment > `config.yaml` > defaults, into one [`config::Settings`].
+//! * [`url`] — normalization of git, image and helm URLs (pure).
+//! * [`secret`] — the Secret model and credential types; [`sensitive`] — values that never print.
+//! * [`source`] — where Secrets come from: the `dir` folder of manifests (and the cluster).
+//! * [`resolve`] — Kargo's precedence rules and the `--explain` trace (pure: takes Secrets).
+//! * [`provider`] — turns the matched Secret into credentials (one file per provider).
+//! * [`lookup`] — the orchestration above, shared by all three binaries.
+//! * [`protocol`] — the git and docker credential-helper wire formats (pure).
+//! * [`log`] — one-line diagnostics on stderr.
+
+pub mod config;
+pub mod log;
+pub mod lookup;
+pub mod protocol;
+pub mod provider;
+pub mod report;
+pub mod resolve;
+pub mod secret;
+pub mod sensitive;
+pub mod source;
+pub mod timefmt;
+pub mod url;
+
+/// The version every binary reports.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

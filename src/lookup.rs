@@ -1,0 +1,225 @@
+//! The one path every binary takes: list Secrets from the source, apply Kargo's precedence,
+//! hand the winner to the providers. Binaries only parse input and print answers.
+
+use std::cell::OnceCell;
+use std::collections::BTreeMap;
+
+use crate::config::Settings;
+use crate::provider::{self, ProviderError, ProviderKind, ProviderRequest, Selection};
+use crate::resolve::{self, NamespaceSecrets, NamespaceTrace, Target, Thoroughness};
+use crate::secret::{keys, CredType, Secret};
+use crate::source::{self, Source, SourceError};
+use crate::url;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LookupError {
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error(transparent)]
+    Provider(#[from] ProviderError),
+}
+
+/// What a lookup decided.
+#[derive(Debug, Clone)]
+pub enum Answer {
+    /// A plain `http://` URL: no credentials unless allowed.
+    RefusedPlainHttp,
+    NoMatch,
+    /// A Secret matched; `selection` says what its provider makes of it.
+    Matched {
+        secret: Secret,
+        selection: Selection,
+    },
+}
+
+/// The search of one credential type (the docker helper may search several).
+#[derive(Debug, Clone)]
+pub struct Section {
+    pub target: Target,
+    pub namespaces: Vec<NamespaceTrace>,
+    pub kargo_code_pick: Option<String>,
+}
+
+/// The answer and how it was reached, for `--explain`.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub sections: Vec<Section>,
+    pub answer: Answer,
+}
+
+impl Report {
+    pub fn secret_id(&self) -> Option<String> {
+        match &self.answer {
+            Answer::Matched { secret, .. } => Some(secret.id()),
+            _ => None,
+        }
+    }
+
+    pub fn provider(&self) -> Option<ProviderKind> {
+        match &self.answer {
+            Answer::Matched { selection, .. } => selection.provider(),
+            _ => None,
+        }
+    }
+}
+
+/// Lookups against the configured source, opened on first use.
+pub struct Lookup<'a> {
+    settings: &'a Settings,
+    source: OnceCell<Box<dyn Source>>,
+}
+
+impl<'a> Lookup<'a> {
+    pub fn new(settings: &'a Settings) -> Lookup<'a> {
+        Lookup {
+            settings,
+            source: OnceCell::new(),
+        }
+    }
+
+    pub fn settings(&self) -> &Settings {
+        self.settings
+    }
+
+    pub fn source(&self) -> Result<&dyn Source, SourceError> {
+        if let Some(source) = self.source.get() {
+            return Ok(source.as_ref());
+        }
+        let source = source::open(self.settings)?;
+        Ok(self.source.get_or_init(|| source).as_ref())
+    }
+
+    /// Resolves a repository URL of one credential type (git, helm, image).
+    pub fn find(
+        &self,
+        cred_type: CredType,
+        raw_url: &str,
+        thoroughness: Thoroughness,
+    ) -> Result<Report, LookupError> {
+        let target = Target::url(cred_type, raw_url);
+        if resolve::is_plain_http(raw_url) && !self.settings.allow_http {
+            crate::info!("not offering credentials for plain http URL {} (set KARGO_CREDS_ALLOW_HTTP=true to allow)", url::sanitize(raw_url));
+            return Ok(Report {
+                sections: vec![Section {
+                    target,
+                    namespaces: Vec::new(),
+                    kargo_code_pick: None,
+                }],
+                answer: Answer::RefusedPlainHttp,
+            });
+        }
+        self.search(vec![target], thoroughness)
+    }
+
+    /// Resolves a registry host for the docker protocol: each type of
+    /// `KARGO_CREDS_DOCKER_TYPES` in turn (image, then helm `oci://`).
+    pub fn find_registry(
+        &self,
+        host: &str,
+        thoroughness: Thoroughness,
+    ) -> Result<Report, LookupError> {
+        let targets = self
+            .settings
+            .docker_types
+            .iter()
+            .map(|cred_type| Target::registry_host(*cred_type, host))
+            .collect();
+        self.search(targets, thoroughness)
+    }
+
+    fn search(
+        &self,
+        targets: Vec<Target>,
+        thoroughness: Thoroughness,
+    ) -> Result<Report, LookupError> {
+        let namespaces = self.settings.namespaces();
+        let mut sections = Vec::new();
+        for target in targets {
+            let listings = self.source()?.list(&namespaces, target.cred_type())?;
+            let by_namespace: Vec<NamespaceSecrets> = listings
+                .into_iter()
+                .map(|listing| NamespaceSecrets {
+                    namespace: listing.namespace,
+                    secrets: listing.secrets,
+                })
+                .collect();
+            let resolution = resolve::resolve(&target, &by_namespace, thoroughness);
+            for warning in &resolution.warnings {
+                crate::warn!("{warning}");
+            }
+            let winner = resolution.winner.cloned();
+            sections.push(Section {
+                target: target.clone(),
+                namespaces: resolution.namespaces,
+                kargo_code_pick: resolution.kargo_code_pick,
+            });
+            if let Some(secret) = winner {
+                let selection = self.select_provider(&secret, &target)?;
+                return Ok(Report {
+                    sections,
+                    answer: Answer::Matched { secret, selection },
+                });
+            }
+        }
+        Ok(Report {
+            sections,
+            answer: Answer::NoMatch,
+        })
+    }
+
+    fn select_provider(&self, secret: &Secret, target: &Target) -> Result<Selection, LookupError> {
+        let request = ProviderRequest {
+            cred_type: target.cred_type(),
+            normalized_url: target.normalized(),
+            project: self.settings.project.as_deref(),
+        };
+        let selection = provider::select(secret, &request)?;
+        match &selection {
+            Selection::Unsupported { lacks } => crate::warn!(
+                "secret {} matched {} but no provider can use it: {lacks}",
+                secret.id(),
+                target.normalized()
+            ),
+            // An empty value is a broken Secret: say so. A policy decision (a scope map
+            // that excludes the project) is only reported at -v.
+            Selection::Declined {
+                provider: provider @ (ProviderKind::Basic | ProviderKind::Ssh),
+                reason,
+            } => crate::warn!("{provider} provider gives no credentials: {reason}"),
+            Selection::Declined { provider, reason } => {
+                crate::info!("{provider} provider gives no credentials: {reason}")
+            }
+            _ => {}
+        }
+        Ok(selection)
+    }
+
+    /// `{registry host: username}` for every exact image/helm Secret visible, for
+    /// `docker-credential-kargo list`. Nothing is minted; earlier Secrets win a host.
+    pub fn registry_usernames(&self) -> Result<BTreeMap<String, String>, LookupError> {
+        let namespaces = self.settings.namespaces();
+        let mut hosts = BTreeMap::new();
+        for cred_type in &self.settings.docker_types {
+            for listing in self.source()?.list(&namespaces, *cred_type)? {
+                let mut secrets: Vec<&Secret> =
+                    listing.secrets.iter().filter(|s| !s.is_regex()).collect();
+                secrets.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
+                for secret in secrets {
+                    let Ok(Some(repo_url)) = secret.trimmed_text(keys::REPO_URL) else {
+                        continue;
+                    };
+                    if *cred_type == CredType::Helm && resolve::is_chart_repository_url(repo_url) {
+                        continue;
+                    }
+                    let Ok(Some(username)) = secret.emittable_text(keys::USERNAME) else {
+                        continue;
+                    };
+                    let normalized = resolve::normalize(*cred_type, repo_url);
+                    let host = url::registry_host_of_normalized_image(&normalized).to_owned();
+                    hosts.entry(host).or_insert_with(|| username.to_owned());
+                }
+            }
+        }
+        Ok(hosts)
+    }
+}

@@ -1,0 +1,179 @@
+//! How `kargo-creds resolve` shows a [`Report`]: a short answer, the `--explain` trace, or
+//! JSON. Never a secret value: only names, `repoURL`s, usernames and verdicts.
+
+use serde_json::{json, Value};
+
+use crate::config::Settings;
+use crate::lookup::{Answer, Report};
+use crate::provider::Selection;
+use crate::resolve::{MatchMode, Target, Verdict};
+
+/// One line: which Secret and provider, or why none.
+pub fn summary(report: &Report) -> String {
+    match &report.answer {
+        Answer::RefusedPlainHttp => {
+            "no credentials: plain http URLs are refused (KARGO_CREDS_ALLOW_HTTP=true allows them)"
+                .into()
+        }
+        Answer::NoMatch => "no matching Secret".into(),
+        Answer::Matched { secret, selection } => {
+            format!("{} ({})", secret.id(), describe_selection(selection))
+        }
+    }
+}
+
+fn describe_selection(selection: &Selection) -> String {
+    match selection {
+        Selection::Static {
+            provider,
+            credentials,
+        } => {
+            format!("{provider} provider, username {}", credentials.username)
+        }
+        Selection::SshKey { .. } => {
+            "ssh provider: an SSH private key (git credential helpers cannot use it)".into()
+        }
+        Selection::Declined { provider, reason } => {
+            format!("{provider} provider gives no credentials: {reason}")
+        }
+        Selection::Unsupported { lacks } => format!("no provider can use it: {lacks}"),
+    }
+}
+
+/// The full `--explain` trace.
+pub fn explain(report: &Report, settings: &Settings, source: &str) -> String {
+    let mut out = String::new();
+    let role = |namespace: &str| {
+        if settings.project.as_deref() == Some(namespace) {
+            "project"
+        } else {
+            "shared"
+        }
+    };
+    out.push_str(&format!(
+        "source:     {source} (chosen: {})\n",
+        settings.source_reason
+    ));
+    if settings.project.is_none() {
+        out.push_str("project:    none (only the shared namespace is searched; set --project or KARGO_PROJECT)\n");
+    }
+    for section in &report.sections {
+        match &section.target {
+            Target::Url {
+                cred_type,
+                raw,
+                normalized,
+            } => {
+                out.push_str(&format!("url:        {raw} (type {cred_type})\n"));
+                out.push_str(&format!("normalized: {normalized}\n"));
+            }
+            Target::RegistryHost { cred_type, host } => {
+                out.push_str(&format!(
+                    "registry:   {host} (Secrets of type {cred_type})\n"
+                ));
+            }
+        }
+        if matches!(report.answer, Answer::RefusedPlainHttp) {
+            out.push_str("refused:    plain http URL: no Secret is consulted unless KARGO_CREDS_ALLOW_HTTP=true\n");
+        }
+        for namespace in &section.namespaces {
+            out.push_str(&format!(
+                "namespace {} ({}): {} candidate(s)\n",
+                namespace.namespace,
+                role(&namespace.namespace),
+                namespace.candidates.len()
+            ));
+            for (index, candidate) in namespace.candidates.iter().enumerate() {
+                let mode = match candidate.mode {
+                    MatchMode::Exact => "exact",
+                    MatchMode::Regex => "regex",
+                };
+                let mut verdict = candidate.verdict.describe();
+                if candidate.verdict == Verdict::NotReached && candidate.would_match {
+                    verdict.push_str(" (would match)");
+                }
+                out.push_str(&format!(
+                    "  {:>2}. {mode} {} {} -> {verdict}\n",
+                    index + 1,
+                    candidate.name,
+                    candidate.repo_url.as_deref().unwrap_or("(no repoURL)"),
+                ));
+            }
+        }
+        if let Some(pick) = &section.kargo_code_pick {
+            out.push_str(&format!(
+                "note:       Kargo's controller code (one pass in name order, exact and patterns interleaved) would pick {pick}; the documented order (exact first) is followed here\n"
+            ));
+        }
+    }
+    out.push_str(&format!("result:     {}\n", summary(report)));
+    out
+}
+
+/// `resolve -o json`.
+pub fn to_json(report: &Report, raw_url: &str) -> Value {
+    let section = report.sections.last();
+    let (cred_type, normalized) = match section.map(|s| &s.target) {
+        Some(Target::Url {
+            cred_type,
+            normalized,
+            ..
+        }) => (cred_type.as_str(), normalized.clone()),
+        Some(Target::RegistryHost { cred_type, host }) => (cred_type.as_str(), host.clone()),
+        None => ("", String::new()),
+    };
+    let candidates: Vec<Value> = report
+        .sections
+        .iter()
+        .flat_map(|section| {
+            section.namespaces.iter().flat_map(move |namespace| {
+                namespace.candidates.iter().map(move |candidate| {
+                    json!({
+                        "type": section.target.cred_type().as_str(),
+                        "namespace": namespace.namespace,
+                        "name": candidate.name,
+                        "mode": match candidate.mode { MatchMode::Exact => "exact", MatchMode::Regex => "regex" },
+                        "repoURL": candidate.repo_url,
+                        "verdict": verdict_code(&candidate.verdict),
+                        "reason": candidate.verdict.describe(),
+                        "matches": candidate.would_match,
+                    })
+                })
+            })
+        })
+        .collect();
+    let outcome = match &report.answer {
+        Answer::RefusedPlainHttp => "refused",
+        Answer::NoMatch => "none",
+        Answer::Matched { selection, .. } => match selection {
+            Selection::Static { .. } | Selection::SshKey { .. } => "credentials",
+            Selection::Declined { .. } | Selection::Unsupported { .. } => "none",
+        },
+    };
+    json!({
+        "url": raw_url,
+        "type": cred_type,
+        "normalized": normalized,
+        "secret": report.secret_id(),
+        "provider": report.provider().map(|p| p.as_str()),
+        "outcome": outcome,
+        "summary": summary(report),
+        "kargo_code_pick": report.sections.iter().find_map(|s| s.kargo_code_pick.clone()),
+        "candidates": candidates,
+    })
+}
+
+fn verdict_code(verdict: &Verdict) -> &'static str {
+    match verdict {
+        Verdict::ExactMatch => "exact",
+        Verdict::ExactDiffers { .. } => "exact-differs",
+        Verdict::RegexMatchedRaw => "regex-raw",
+        Verdict::RegexMatchedNormalized => "regex-normalized",
+        Verdict::RegexNoMatch => "regex-no-match",
+        Verdict::SkippedNoRepoUrl => "skipped-no-repo-url",
+        Verdict::SkippedInvalidRegex { .. } => "skipped-invalid-regex",
+        Verdict::SkippedBadValue { .. } => "skipped-bad-value",
+        Verdict::SkippedNotRegistry => "skipped-not-registry",
+        Verdict::NotReached => "not-reached",
+    }
+}

@@ -1,0 +1,388 @@
+//! Kargo's documented precedence, as a pure function of the Secrets of two namespaces.
+//!
+//! Project namespace, then shared namespace; the first namespace with a match wins. Within a
+//! namespace: exact `repoURL`s (normalized, compared for equality) in byte-wise name order,
+//! then patterns (`repoURLIsRegex: "true"`) in name order, each tried as an unanchored
+//! search against the URL as given and its normalized form. The first match wins.
+//!
+//! [`resolve`] also records why each candidate was or was not chosen: that trace is what
+//! `kargo-creds resolve --explain` prints. Nothing here does I/O, and no regex is compiled
+//! unless its Secret is reached.
+
+use std::cmp::Ordering;
+
+use regex::{Regex, RegexBuilder};
+
+use crate::secret::{keys, CredType, Secret};
+use crate::url;
+
+/// Patterns larger than this when compiled are refused (a regex bomb in a Secret).
+pub const REGEX_SIZE_LIMIT: usize = 1 << 20;
+
+/// What is being looked up.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// A repository URL of one credential type.
+    Url {
+        cred_type: CredType,
+        raw: String,
+        normalized: String,
+    },
+    /// A registry host: the docker protocol carries nothing more (SPEC §8.2).
+    RegistryHost { cred_type: CredType, host: String },
+}
+
+impl Target {
+    pub fn url(cred_type: CredType, raw: &str) -> Target {
+        Target::Url {
+            cred_type,
+            raw: raw.to_owned(),
+            normalized: normalize(cred_type, raw),
+        }
+    }
+
+    pub fn registry_host(cred_type: CredType, host: &str) -> Target {
+        Target::RegistryHost {
+            cred_type,
+            host: host.to_owned(),
+        }
+    }
+
+    pub fn cred_type(&self) -> CredType {
+        match self {
+            Target::Url { cred_type, .. } | Target::RegistryHost { cred_type, .. } => *cred_type,
+        }
+    }
+
+    /// The form exact `repoURL`s are compared with.
+    pub fn normalized(&self) -> &str {
+        match self {
+            Target::Url { normalized, .. } => normalized,
+            Target::RegistryHost { host, .. } => host,
+        }
+    }
+}
+
+/// Normalizes a URL for its credential type.
+pub fn normalize(cred_type: CredType, raw: &str) -> String {
+    match cred_type {
+        CredType::Git => url::normalize_git_url(raw),
+        CredType::Image => url::normalize_image_url(raw),
+        CredType::Helm => url::normalize_helm_url(raw),
+        CredType::Generic => url::sanitize(raw),
+    }
+}
+
+/// Whether a URL is plain `http://`, tested after sanitizing and ignoring case (SPEC §5 step 1).
+pub fn is_plain_http(raw: &str) -> bool {
+    let sanitized = url::sanitize(raw);
+    sanitized.len() >= 7 && sanitized[..7].eq_ignore_ascii_case("http://")
+}
+
+/// The Secrets of one namespace, already filtered by the credential-type label.
+#[derive(Debug, Clone)]
+pub struct NamespaceSecrets {
+    pub namespace: String,
+    pub secrets: Vec<Secret>,
+}
+
+/// How a candidate `repoURL` is compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MatchMode {
+    Exact,
+    Regex,
+}
+
+/// Why a candidate was or was not chosen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    ExactMatch,
+    /// Its normalized `repoURL` differs from the request's.
+    ExactDiffers {
+        normalized: String,
+    },
+    RegexMatchedRaw,
+    RegexMatchedNormalized,
+    RegexNoMatch,
+    SkippedNoRepoUrl,
+    SkippedInvalidRegex {
+        reason: String,
+    },
+    SkippedBadValue {
+        reason: String,
+    },
+    /// A helm Secret for a classic `https://` chart repository: not a registry.
+    SkippedNotRegistry,
+    /// An earlier candidate already matched; only evaluated with `explain`.
+    NotReached,
+}
+
+impl Verdict {
+    pub fn is_match(&self) -> bool {
+        matches!(
+            self,
+            Verdict::ExactMatch | Verdict::RegexMatchedRaw | Verdict::RegexMatchedNormalized
+        )
+    }
+
+    /// One line for `--explain`.
+    pub fn describe(&self) -> String {
+        match self {
+            Verdict::ExactMatch => "exact match".into(),
+            Verdict::ExactDiffers { normalized } => {
+                format!("no: normalized repoURL is {normalized}")
+            }
+            Verdict::RegexMatchedRaw => "pattern matches the URL as given".into(),
+            Verdict::RegexMatchedNormalized => "pattern matches the normalized URL".into(),
+            Verdict::RegexNoMatch => "no: pattern matches neither form".into(),
+            Verdict::SkippedNoRepoUrl => "skipped: no repoURL".into(),
+            Verdict::SkippedInvalidRegex { reason } => {
+                format!("skipped: invalid pattern: {reason}")
+            }
+            Verdict::SkippedBadValue { reason } => format!("skipped: {reason}"),
+            Verdict::SkippedNotRegistry => {
+                "skipped: an https:// chart repository is not a registry".into()
+            }
+            Verdict::NotReached => "not reached".into(),
+        }
+    }
+}
+
+/// One candidate Secret, in the order it was considered.
+#[derive(Debug, Clone)]
+pub struct CandidateTrace {
+    pub name: String,
+    pub mode: MatchMode,
+    /// The Secret's `repoURL` (not secret: the seed shows it in clear).
+    pub repo_url: Option<String>,
+    pub verdict: Verdict,
+    /// With `explain`: whether it would have matched had it been reached.
+    pub would_match: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct NamespaceTrace {
+    pub namespace: String,
+    pub candidates: Vec<CandidateTrace>,
+}
+
+/// The decision and how it was reached.
+#[derive(Debug, Clone)]
+pub struct Resolution<'s> {
+    pub namespaces: Vec<NamespaceTrace>,
+    pub winner: Option<&'s Secret>,
+    /// With `explain`, when Kargo's code (one pass in name order over both kinds) would
+    /// pick a different Secret: that Secret's `namespace/name`.
+    pub kargo_code_pick: Option<String>,
+    /// Warnings about Secrets that were skipped (invalid patterns, unusable values).
+    pub warnings: Vec<String>,
+}
+
+/// How much work to do: stop at the first match, or evaluate every candidate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Thoroughness {
+    FirstMatch,
+    Explain,
+}
+
+/// Applies Kargo's precedence. `namespaces` are in search order (project, then shared),
+/// each holding only the Secrets labelled with the target's credential type.
+pub fn resolve<'s>(
+    target: &Target,
+    namespaces: &'s [NamespaceSecrets],
+    thoroughness: Thoroughness,
+) -> Resolution<'s> {
+    let mut resolution = Resolution {
+        namespaces: Vec::new(),
+        winner: None,
+        kargo_code_pick: None,
+        warnings: Vec::new(),
+    };
+    let mut kargo_pick: Option<&Secret> = None;
+    for namespace in namespaces {
+        if resolution.winner.is_some() && thoroughness == Thoroughness::FirstMatch {
+            break;
+        }
+        let mut ordered: Vec<(&Secret, MatchMode)> = namespace
+            .secrets
+            .iter()
+            .map(|secret| (secret, mode_of(secret)))
+            .collect();
+        ordered.sort_by(|a, b| documented_order(a, b));
+
+        let mut trace = NamespaceTrace {
+            namespace: namespace.namespace.clone(),
+            candidates: Vec::with_capacity(ordered.len()),
+        };
+        // Kargo's code walks all Secrets once in name order; remember the first that
+        // matches so that --explain can point out where the documented order differs.
+        let mut kargo_pick_here: Option<(&str, &Secret)> = None;
+        for (secret, mode) in ordered {
+            let reached = resolution.winner.is_none();
+            if !reached && thoroughness == Thoroughness::FirstMatch {
+                break;
+            }
+            let verdict = judge(target, secret, mode, &mut resolution.warnings);
+            let matched = verdict.is_match();
+            if matched {
+                let better = kargo_pick_here.is_none_or(|(name, _)| secret.name.as_str() < name);
+                if better {
+                    kargo_pick_here = Some((&secret.name, secret));
+                }
+            }
+            let shown = if reached {
+                verdict
+            } else {
+                Verdict::NotReached
+            };
+            if reached && matched {
+                resolution.winner = Some(secret);
+            }
+            trace.candidates.push(CandidateTrace {
+                name: secret.name.clone(),
+                mode,
+                repo_url: secret
+                    .trimmed_text(keys::REPO_URL)
+                    .ok()
+                    .flatten()
+                    .map(str::to_owned),
+                verdict: shown,
+                would_match: matched,
+            });
+        }
+        if kargo_pick.is_none() {
+            kargo_pick = kargo_pick_here.map(|(_, secret)| secret);
+        }
+        resolution.namespaces.push(trace);
+    }
+    if thoroughness == Thoroughness::Explain {
+        let differs = match (kargo_pick, resolution.winner) {
+            (Some(kargo), Some(ours)) => kargo.id() != ours.id(),
+            (Some(_), None) | (None, Some(_)) => true,
+            (None, None) => false,
+        };
+        if differs {
+            resolution.kargo_code_pick = kargo_pick.map(Secret::id);
+        }
+    }
+    resolution
+}
+
+fn mode_of(secret: &Secret) -> MatchMode {
+    if secret.is_regex() {
+        MatchMode::Regex
+    } else {
+        MatchMode::Exact
+    }
+}
+
+/// Exact before regex, then byte-wise by name.
+fn documented_order(a: &(&Secret, MatchMode), b: &(&Secret, MatchMode)) -> Ordering {
+    let rank = |mode: MatchMode| match mode {
+        MatchMode::Exact => 0,
+        MatchMode::Regex => 1,
+    };
+    rank(a.1)
+        .cmp(&rank(b.1))
+        .then_with(|| a.0.name.as_bytes().cmp(b.0.name.as_bytes()))
+}
+
+fn judge(target: &Target, secret: &Secret, mode: MatchMode, warnings: &mut Vec<String>) -> Verdict {
+    let repo_url = match secret.trimmed_text(keys::REPO_URL) {
+        Ok(Some(repo_url)) => repo_url,
+        Ok(None) => return Verdict::SkippedNoRepoUrl,
+        Err(error) => {
+            warnings.push(error.to_string());
+            return Verdict::SkippedBadValue {
+                reason: error.to_string(),
+            };
+        }
+    };
+    match mode {
+        MatchMode::Exact => judge_exact(target, repo_url),
+        MatchMode::Regex => judge_pattern(target, secret, repo_url, warnings),
+    }
+}
+
+fn judge_exact(target: &Target, repo_url: &str) -> Verdict {
+    let cred_type = target.cred_type();
+    let normalized = match target {
+        Target::Url { .. } => normalize(cred_type, repo_url),
+        Target::RegistryHost { .. } => {
+            if cred_type == CredType::Helm && is_chart_repository_url(repo_url) {
+                return Verdict::SkippedNotRegistry;
+            }
+            let normalized = normalize(cred_type, repo_url);
+            url::registry_host_of_normalized_image(&normalized).to_owned()
+        }
+    };
+    if normalized == target.normalized() {
+        Verdict::ExactMatch
+    } else {
+        Verdict::ExactDiffers { normalized }
+    }
+}
+
+fn judge_pattern(
+    target: &Target,
+    secret: &Secret,
+    pattern: &str,
+    warnings: &mut Vec<String>,
+) -> Verdict {
+    let regex = match compile_pattern(pattern) {
+        Ok(regex) => regex,
+        Err(reason) => {
+            warnings.push(format!(
+                "secret {}: repoURL is not a valid pattern, skipping it: {reason}",
+                secret.id()
+            ));
+            return Verdict::SkippedInvalidRegex { reason };
+        }
+    };
+    match target {
+        Target::Url {
+            raw, normalized, ..
+        } => {
+            if regex.is_match(raw) {
+                Verdict::RegexMatchedRaw
+            } else if regex.is_match(normalized) {
+                Verdict::RegexMatchedNormalized
+            } else {
+                Verdict::RegexNoMatch
+            }
+        }
+        Target::RegistryHost { host, .. } => {
+            if regex.is_match(host) || regex.is_match(&format!("{host}/")) {
+                Verdict::RegexMatchedRaw
+            } else {
+                Verdict::RegexNoMatch
+            }
+        }
+    }
+}
+
+/// Compiles a Secret's pattern with a size limit. The error is one line.
+pub fn compile_pattern(pattern: &str) -> Result<Regex, String> {
+    RegexBuilder::new(pattern)
+        .size_limit(REGEX_SIZE_LIMIT)
+        .dfa_size_limit(REGEX_SIZE_LIMIT)
+        .build()
+        .map_err(|error| match error {
+            regex::Error::CompiledTooBig(limit) => {
+                format!("pattern compiles to more than {limit} bytes")
+            }
+            other => other
+                .to_string()
+                .lines()
+                .last()
+                .unwrap_or("")
+                .trim()
+                .to_owned(),
+        })
+}
+
+/// A classic helm repository (`https://…`), as opposed to an OCI registry.
+pub fn is_chart_repository_url(repo_url: &str) -> bool {
+    let lower = url::sanitize(repo_url).to_ascii_lowercase();
+    lower.starts_with("https://") || lower.starts_with("http://")
+}

@@ -1,0 +1,154 @@
+//! Shared helpers for the integration tests: run the real binaries in an isolated
+//! environment and check that no fixture secret ever reaches stderr.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+pub const GIT_HELPER: &str = env!("CARGO_BIN_EXE_git-credential-kargo");
+pub const DOCKER_HELPER: &str = env!("CARGO_BIN_EXE_docker-credential-kargo");
+pub const CLI: &str = env!("CARGO_BIN_EXE_kargo-creds");
+
+/// The committed example folder (20 Secrets, fake values).
+pub fn examples_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/secrets")
+}
+
+/// Every secret value in the example folder, for stderr scans.
+pub const EXAMPLE_SECRETS: &[&str] = &[
+    "ghp_exampleDemoRepoToken0001",
+    "ghp_exampleOrgReadToken0002",
+    "glpat-examplePlatform0003",
+    "ZXhhbXBsZS1rZXktbm90LXJlYWw",
+    "ATBBexampleBitbucket0004",
+    "ghp_exampleGhcrToken0005",
+    "QUAYexampleRobotToken0006",
+    "ACRexamplePullToken0007",
+    "ghp_exampleChartsToken0008",
+    "xoxb-example-not-a-real-token-0009",
+    "ghp_exampleSharedToken0010",
+    "glpat-exampleSharedGitlab0011",
+    "internal-example-password-0012",
+    "ADOexamplePatToken0013",
+    "dckr_pat_exampleHubToken0014",
+    "ghp_exampleSharedGhcr0015",
+    "local-example-password-0016",
+    "eyJleGFtcGxlIjoidHJ1ZSJ9LTAwMTc",
+    "dckr_pat_exampleCharts0018",
+    "classic-example-password-0019",
+    "example-webhook-token-0020",
+];
+
+/// An isolated environment: a temporary HOME (so no user config or cache is read), no
+/// inherited KARGO_* variables, and a secrets folder.
+pub struct Env {
+    pub home: tempfile::TempDir,
+    pub vars: Vec<(String, String)>,
+}
+
+impl Env {
+    /// An environment whose secrets folder is the committed examples.
+    pub fn with_examples() -> Env {
+        let env = Env::empty();
+        env.var("KARGO_CREDS_SECRETS_DIR", examples_dir().to_str().unwrap())
+    }
+
+    /// An environment with an empty secrets folder at `$HOME/secrets`.
+    pub fn empty() -> Env {
+        let home = tempfile::tempdir().unwrap();
+        let secrets = home.path().join("secrets");
+        std::fs::create_dir(&secrets).unwrap();
+        let vars = vec![
+            ("HOME".to_owned(), home.path().display().to_string()),
+            (
+                "KARGO_CREDS_SECRETS_DIR".to_owned(),
+                secrets.display().to_string(),
+            ),
+        ];
+        Env { home, vars }
+    }
+
+    pub fn var(mut self, name: &str, value: &str) -> Env {
+        self.vars.retain(|(k, _)| k != name);
+        self.vars.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    pub fn secrets_dir(&self) -> PathBuf {
+        PathBuf::from(
+            &self
+                .vars
+                .iter()
+                .find(|(k, _)| k == "KARGO_CREDS_SECRETS_DIR")
+                .unwrap()
+                .1,
+        )
+    }
+
+    /// Writes a manifest file (mode 0600) into the secrets folder.
+    pub fn write_manifest(&self, relative: &str, text: &str) -> PathBuf {
+        let path = self.secrets_dir().join(relative);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, text).unwrap();
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
+        path
+    }
+
+    /// A command for `program` with this environment (and nothing of the caller's KARGO_*,
+    /// XDG_* or DOCKER_* variables).
+    pub fn command(&self, program: &str) -> Command {
+        let mut command = Command::new(program);
+        for (name, _) in std::env::vars() {
+            if name.starts_with("KARGO")
+                || name.starts_with("XDG_")
+                || name.starts_with("DOCKER_")
+                || name.starts_with("GIT_")
+            {
+                command.env_remove(name);
+            }
+        }
+        command.envs(self.vars.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        command
+    }
+
+    /// Runs `program args…` with `stdin`, returning its output.
+    pub fn run(&self, program: &str, args: &[&str], stdin: &[u8]) -> Output {
+        run_with_stdin(self.command(program).args(args), stdin)
+    }
+}
+
+pub fn run_with_stdin(command: &mut Command, stdin: &[u8]) -> Output {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    {
+        let mut pipe = child.stdin.take().unwrap();
+        // The helper may exit before reading everything (e.g. input too large).
+        let _ = pipe.write_all(stdin);
+    }
+    child.wait_with_output().expect("wait")
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Fails if any of `secrets` appears in the output's stderr.
+pub fn assert_no_secrets_in_stderr(output: &Output, secrets: &[&str]) {
+    let stderr = stderr(output);
+    for secret in secrets {
+        assert!(
+            !stderr.contains(secret),
+            "stderr leaks a secret value ({secret}):\n{stderr}"
+        );
+    }
+}
