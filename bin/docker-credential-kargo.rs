@@ -33,7 +33,7 @@ fn main() -> ExitCode {
     let result = match action {
         Action::Get => get(),
         Action::List => list(),
-        Action::Erase => read_stdin().map(|_| String::new()),
+        Action::Erase => erase(),
         Action::Store => read_stdin().and_then(|_| {
             Err(anyhow::anyhow!(
                 "credentials are managed as Kargo Secrets; create one with `kargo-creds create credentials` instead of docker login"
@@ -91,6 +91,13 @@ fn get() -> anyhow::Result<String> {
         }
         _ => Err(anyhow::anyhow!(docker::NOT_FOUND)),
     }
+}
+
+/// Accepted: nothing to forget yet (static credentials are never stored here).
+fn erase() -> anyhow::Result<String> {
+    let input = read_stdin()?;
+    docker::parse_server_url(&input).ok_or_else(|| anyhow::anyhow!(docker::MISSING_SERVER_URL))?;
+    Ok(String::new())
 }
 
 fn list() -> anyhow::Result<String> {

@@ -154,7 +154,7 @@ fn find(
     lookup.find(cred_type, url, thoroughness).with_context(|| {
         format!(
             "looking up {cred_type} credentials for {}",
-            url::sanitize(url)
+            url::for_display(url)
         )
     })
 }
@@ -163,7 +163,7 @@ fn get(report: &Report, url: &str, output: GetOutput) -> anyhow::Result<ExitCode
     let Answer::Matched { secret, selection } = &report.answer else {
         eprintln!(
             "{PROGRAM}: no credentials for {}: {}",
-            url::sanitize(url),
+            url::for_display(url),
             report::summary(report)
         );
         return Ok(ExitCode::FAILURE);
@@ -206,7 +206,7 @@ fn get(report: &Report, url: &str, output: GetOutput) -> anyhow::Result<ExitCode
         (Selection::Declined { .. } | Selection::Unsupported { .. }, _) => {
             eprintln!(
                 "{PROGRAM}: no credentials for {}: {}",
-                url::sanitize(url),
+                url::for_display(url),
                 report::summary(report)
             );
             return Ok(ExitCode::FAILURE);

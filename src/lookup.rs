@@ -98,7 +98,7 @@ impl<'a> Lookup<'a> {
     ) -> Result<Report, LookupError> {
         let target = Target::url(cred_type, raw_url);
         if resolve::is_plain_http(raw_url) && !self.settings.allow_http {
-            crate::info!("not offering credentials for plain http URL {} (set KARGO_CREDS_ALLOW_HTTP=true to allow)", url::sanitize(raw_url));
+            crate::info!("not offering credentials for plain http URL {} (set KARGO_CREDS_ALLOW_HTTP=true to allow)", url::for_display(raw_url));
             return Ok(Report {
                 sections: vec![Section {
                     target,
@@ -154,6 +154,7 @@ impl<'a> Lookup<'a> {
                 kargo_code_pick: resolution.kargo_code_pick,
             });
             if let Some(secret) = winner {
+                let secret = self.source()?.complete(secret)?;
                 let selection = self.select_provider(&secret, &target)?;
                 return Ok(Report {
                     sections,
@@ -211,6 +212,7 @@ impl<'a> Lookup<'a> {
                     if *cred_type == CredType::Helm && resolve::is_chart_repository_url(repo_url) {
                         continue;
                     }
+                    let secret = self.source()?.complete(secret.clone())?;
                     let Ok(Some(username)) = secret.emittable_text(keys::USERNAME) else {
                         continue;
                     };

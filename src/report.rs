@@ -7,6 +7,7 @@ use crate::config::Settings;
 use crate::lookup::{Answer, Report};
 use crate::provider::Selection;
 use crate::resolve::{MatchMode, Target, Verdict};
+use crate::url;
 
 /// One line: which Secret and provider, or why none.
 pub fn summary(report: &Report) -> String {
@@ -64,8 +65,11 @@ pub fn explain(report: &Report, settings: &Settings, source: &str) -> String {
                 raw,
                 normalized,
             } => {
-                out.push_str(&format!("url:        {raw} (type {cred_type})\n"));
-                out.push_str(&format!("normalized: {normalized}\n"));
+                out.push_str(&format!(
+                    "url:        {} (type {cred_type})\n",
+                    url::for_display(raw)
+                ));
+                out.push_str(&format!("normalized: {}\n", url::for_display(normalized)));
             }
             Target::RegistryHost { cred_type, host } => {
                 out.push_str(&format!(
@@ -96,7 +100,10 @@ pub fn explain(report: &Report, settings: &Settings, source: &str) -> String {
                     "  {:>2}. {mode} {} {} -> {verdict}\n",
                     index + 1,
                     candidate.name,
-                    candidate.repo_url.as_deref().unwrap_or("(no repoURL)"),
+                    candidate
+                        .repo_url
+                        .as_deref()
+                        .map_or_else(|| "(no repoURL)".to_owned(), url::for_display),
                 ));
             }
         }
@@ -133,7 +140,7 @@ pub fn to_json(report: &Report, raw_url: &str) -> Value {
                         "namespace": namespace.namespace,
                         "name": candidate.name,
                         "mode": match candidate.mode { MatchMode::Exact => "exact", MatchMode::Regex => "regex" },
-                        "repoURL": candidate.repo_url,
+                        "repoURL": candidate.repo_url.as_deref().map(url::for_display),
                         "verdict": verdict_code(&candidate.verdict),
                         "reason": candidate.verdict.describe(),
                         "matches": candidate.would_match,
@@ -151,7 +158,7 @@ pub fn to_json(report: &Report, raw_url: &str) -> Value {
         },
     };
     json!({
-        "url": raw_url,
+        "url": url::for_display(raw_url),
         "type": cred_type,
         "normalized": normalized,
         "secret": report.secret_id(),

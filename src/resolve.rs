@@ -329,8 +329,8 @@ fn judge_pattern(
     pattern: &str,
     warnings: &mut Vec<String>,
 ) -> Verdict {
-    let regex = match compile_pattern(pattern) {
-        Ok(regex) => regex,
+    let pattern = match Pattern::new(pattern) {
+        Ok(pattern) => pattern,
         Err(reason) => {
             warnings.push(format!(
                 "secret {}: repoURL is not a valid pattern, skipping it: {reason}",
@@ -343,22 +343,121 @@ fn judge_pattern(
         Target::Url {
             raw, normalized, ..
         } => {
-            if regex.is_match(raw) {
+            if pattern.is_match(raw) {
                 Verdict::RegexMatchedRaw
-            } else if regex.is_match(normalized) {
+            } else if pattern.is_match(normalized) {
                 Verdict::RegexMatchedNormalized
             } else {
                 Verdict::RegexNoMatch
             }
         }
         Target::RegistryHost { host, .. } => {
-            if regex.is_match(host) || regex.is_match(&format!("{host}/")) {
+            if pattern.is_match(host) || pattern.is_match(&format!("{host}/")) {
                 Verdict::RegexMatchedRaw
             } else {
                 Verdict::RegexNoMatch
             }
         }
     }
+}
+
+/// A Secret's `repoURL` pattern. Most are literal text with anchors
+/// (`^https://github\.com/example/`, optionally ending in `.*`): those are matched as text,
+/// because compiling thousands of regexes would dominate a helper's start-up. Everything
+/// else is compiled with the size limit.
+pub enum Pattern {
+    Literal {
+        text: String,
+        anchored_start: bool,
+        anchored_end: bool,
+    },
+    Regex(Regex),
+}
+
+impl Pattern {
+    pub fn new(pattern: &str) -> Result<Pattern, String> {
+        match literal_pattern(pattern) {
+            Some(literal) => Ok(literal),
+            None => compile_pattern(pattern).map(Pattern::Regex),
+        }
+    }
+
+    /// An unanchored search, as Go's `MatchString` does.
+    pub fn is_match(&self, haystack: &str) -> bool {
+        match self {
+            Pattern::Regex(regex) => regex.is_match(haystack),
+            Pattern::Literal {
+                text,
+                anchored_start,
+                anchored_end,
+            } => match (anchored_start, anchored_end) {
+                (true, true) => haystack == text,
+                (true, false) => haystack.starts_with(text.as_str()),
+                (false, true) => haystack.ends_with(text.as_str()),
+                (false, false) => haystack.contains(text.as_str()),
+            },
+        }
+    }
+}
+
+/// Recognizes `[^][.*]literal[.*][$]`, where the literal has only ordinary characters and
+/// backslash-escaped punctuation. `None` for anything a regex engine must decide.
+fn literal_pattern(pattern: &str) -> Option<Pattern> {
+    let (anchored_start, rest) = match pattern.strip_prefix('^') {
+        Some(rest) => (true, rest),
+        None => (false, pattern),
+    };
+    let mut anchored_start = anchored_start;
+    let rest = match rest.strip_prefix(".*") {
+        Some(rest) => {
+            anchored_start = false;
+            rest
+        }
+        None => rest,
+    };
+    let mut text = String::with_capacity(rest.len());
+    let mut chars = rest.chars().peekable();
+    let mut anchored_end = false;
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                // \< and \> are word boundaries in Rust's regex syntax, not literals.
+                Some(escaped)
+                    if escaped.is_ascii_punctuation() && !matches!(escaped, '<' | '>') =>
+                {
+                    text.push(escaped)
+                }
+                _ => return None,
+            },
+            '.' if chars.peek() == Some(&'*') => {
+                chars.next();
+                // `.*` can only end the pattern (a `.*$` tail would forbid a newline
+                // after the literal; URLs have none, but leave that to the engine).
+                if chars.peek().is_some() {
+                    return None;
+                }
+                if text.is_empty() {
+                    return None;
+                }
+                return Some(Pattern::Literal {
+                    text,
+                    anchored_start,
+                    anchored_end: false,
+                });
+            }
+            '$' if chars.peek().is_none() => anchored_end = true,
+            '.' | '[' | ']' | '(' | ')' | '{' | '}' | '*' | '+' | '?' | '|' | '^' | '$' => {
+                return None
+            }
+            c if c.is_control() => return None,
+            c => text.push(c),
+        }
+    }
+    Some(Pattern::Literal {
+        text,
+        anchored_start,
+        anchored_end,
+    })
 }
 
 /// Compiles a Secret's pattern with a size limit. The error is one line.
@@ -385,4 +484,78 @@ pub fn compile_pattern(pattern: &str) -> Result<Regex, String> {
 pub fn is_chart_repository_url(repo_url: &str) -> bool {
     let lower = url::sanitize(repo_url).to_ascii_lowercase();
     lower.starts_with("https://") || lower.starts_with("http://")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The literal fast path must agree with the regex engine on every pattern it accepts.
+    #[test]
+    fn literal_patterns_agree_with_the_regex_engine() {
+        let patterns = [
+            r"^https://github\.com/example/",
+            r"^https://github\.com/example/.*",
+            r"github\.com/example",
+            r"^ghcr\.io/",
+            r"^nginx$",
+            r"app$",
+            r"",
+            r"^",
+            r"^.*gitlab\.example\.org/",
+            r"^https://host:8443/a\-b/c_d",
+            r"^https://github.com/",
+            r"^https://(github|gitlab)\.com/",
+            r"^https://github\.com/[a-z]+/",
+            r"\d+",
+            r"^oci://foo/bar",
+        ];
+        let haystacks = [
+            "https://github.com/example/app",
+            "https://github.com/example/",
+            "https://gitlab.com/x",
+            "https://githubXcom/example/app",
+            "ghcr.io/example/api",
+            "ghcr.io",
+            "nginx",
+            "my/nginx",
+            "my/app",
+            "https://host:8443/a-b/c_d/x",
+            "oci://foo/bar/something",
+            "foo/bar/something",
+            "",
+        ];
+        for pattern in patterns {
+            let regex = compile_pattern(pattern).unwrap();
+            let ours = Pattern::new(pattern).unwrap();
+            for haystack in haystacks {
+                assert_eq!(
+                    ours.is_match(haystack),
+                    regex.is_match(haystack),
+                    "pattern {pattern:?} on {haystack:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn only_plain_text_takes_the_literal_path() {
+        assert!(matches!(
+            Pattern::new(r"^https://github\.com/").unwrap(),
+            Pattern::Literal { .. }
+        ));
+        assert!(matches!(
+            Pattern::new(r"^https://github.com/").unwrap(),
+            Pattern::Regex(_)
+        ));
+        assert!(matches!(Pattern::new(r"^a\db").unwrap(), Pattern::Regex(_)));
+        assert!(Pattern::new(r"^https://github\.com/(example").is_err());
+    }
+
+    #[test]
+    fn a_regex_bomb_is_refused_not_compiled() {
+        let bomb = "(a{1000}){1000}";
+        let error = Pattern::new(bomb).err().expect("refused");
+        assert!(error.contains("bytes") || error.contains("size"), "{error}");
+    }
 }

@@ -1163,3 +1163,51 @@ mod tests {
         }
     }
 }
+
+/// A URL fit for a message: sanitized, and any password in its userinfo replaced by
+/// `[redacted]` (`https://bob:hunter2@host/x` → `https://bob:[redacted]@host/x`).
+pub fn for_display(url: &str) -> String {
+    let clean = sanitize(url);
+    let Some(scheme_end) = clean.find("://") else {
+        return clean;
+    };
+    let authority_start = scheme_end + 3;
+    let authority_end = clean[authority_start..]
+        .find(['/', '?', '#'])
+        .map_or(clean.len(), |end| authority_start + end);
+    let authority = &clean[authority_start..authority_end];
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) if userinfo.contains(':') => {
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!(
+                "{}{user}:[redacted]@{host}{}",
+                &clean[..authority_start],
+                &clean[authority_end..]
+            )
+        }
+        _ => clean,
+    }
+}
+
+#[cfg(test)]
+mod display_tests {
+    use super::for_display;
+
+    #[test]
+    fn passwords_in_urls_are_redacted() {
+        assert_eq!(
+            for_display("https://bob:hunter2@host/x"),
+            "https://bob:[redacted]@host/x"
+        );
+        assert_eq!(
+            for_display("https://a:b:c@host"),
+            "https://a:[redacted]@host"
+        );
+        assert_eq!(for_display("https://bob@host/x"), "https://bob@host/x");
+        assert_eq!(for_display(" ghcr.io/a/b\n"), "ghcr.io/a/b");
+        assert_eq!(
+            for_display("https://host/x?u=a@b:c"),
+            "https://host/x?u=a@b:c"
+        );
+    }
+}

@@ -1075,12 +1075,18 @@ fn check_resolve_output(env: &Env, args: &[&str]) {
     }
 }
 
-/// SPEC §10: no output line ever contains a password, and `resolve` never prints one. A
-/// password typed into the URL's userinfo is a password too (git redacts it in messages).
+// A password typed into a URL's userinfo (`https://user:pw@host/…`) is a password too:
+// SPEC §10 says no log line or error ever contains one, and `resolve` never prints one
+// (git itself redacts userinfo passwords in its messages).
+const URL_PASSWORD: &str = "url-embedded-pw-4242";
+
+fn url_with_password(scheme: &str) -> String {
+    format!("{scheme}://someone:{URL_PASSWORD}@nowhere.example/team/app.git")
+}
+
 #[test]
-fn a_password_in_the_url_is_never_echoed() {
-    let password = "url-embedded-pw-4242";
-    let url = format!("https://someone:{password}@nowhere.example/team/app.git");
+fn resolve_never_echoes_a_password_given_in_the_url() {
+    let url = url_with_password("https");
     let env = Env::with_examples();
     for mode in [&[][..], &["--explain"], &["-o", "json"]] {
         let mut args = vec!["-v", "resolve", url.as_str()];
@@ -1088,17 +1094,33 @@ fn a_password_in_the_url_is_never_echoed() {
         let output = cli(&env, &args);
         assert_eq!(code(&output), 0);
         assert!(
-            !stdout(&output).contains(password),
+            !stdout(&output).contains(URL_PASSWORD),
             "resolve {mode:?} echoes the URL's password on stdout:\n{}",
             stdout(&output)
         );
-        assert_no_secrets_in_stderr(&output, &[password]);
+        assert_no_secrets_in_stderr(&output, &[URL_PASSWORD]);
     }
-    let output = cli(&env, &["get", url.as_str()]);
+}
+
+#[test]
+fn get_without_a_match_never_puts_a_password_given_in_the_url_on_stderr() {
+    let output = cli(
+        &Env::with_examples(),
+        &["get", url_with_password("https").as_str()],
+    );
     assert_eq!(code(&output), 1);
-    assert_no_secrets_in_stderr(&output, &[password]);
-    // The plain-http notice too.
-    let http = format!("http://someone:{password}@nowhere.example/team/app.git");
-    let output = cli(&env, &["-v", "resolve", http.as_str()]);
-    assert_no_secrets_in_stderr(&output, &[password]);
+    assert_no_secrets_in_stderr(&output, &[URL_PASSWORD]);
+}
+
+#[test]
+fn the_plain_http_notice_never_shows_a_password_given_in_the_url() {
+    let url = url_with_password("http");
+    let output = cli(&Env::with_examples(), &["-v", "resolve", url.as_str()]);
+    assert_eq!(code(&output), 0);
+    assert!(
+        stderr(&output).contains("http"),
+        "the notice: {}",
+        stderr(&output)
+    );
+    assert_no_secrets_in_stderr(&output, &[URL_PASSWORD]);
 }

@@ -1060,6 +1060,18 @@ fn erase_is_accepted() {
     }
 }
 
+/// docker-credential-helpers' `Erase` answers an empty server URL with the same error as
+/// `Get` (`credentials/credentials.go`), and src/protocol/docker.rs documents
+/// `MISSING_SERVER_URL` as the answer to "`get`/`erase` without a server URL".
+#[test]
+fn erase_without_a_server_url_says_so_and_exits_1() {
+    for input in ["", "\n", "  \n"] {
+        let output = helper(&demo(), "erase", input);
+        assert_eq!(stdout(&output), NO_SERVER_URL, "erase with input {input:?}");
+        assert_eq!(code(&output), 1, "erase with input {input:?}");
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // configuration (environment and file only: docker passes no flags)
 

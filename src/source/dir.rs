@@ -4,29 +4,48 @@
 //! `metadata.namespace` takes the name of the sub-folder directly under the root that holds
 //! it. Hidden files and folders are skipped, and so are symlinked folders (no loops). A file
 //! that does not parse is skipped with one warning naming it and the line; the rest still
-//! resolve. The folder is read once per process, on first use.
+//! resolve.
+//!
+//! Parsing YAML is the slowest thing a helper does, so listing works from *summaries*
+//! (namespace, name, type label, `repoURL`, where the document is) that a small index in the
+//! cache folder keeps per file, keyed by the file's size, inode and timestamps. Only changed
+//! files are parsed again, and only the winning Secret's own document is parsed in full
+//! ([`Source::complete`]). The index holds no secret values.
 
 use std::cell::OnceCell;
+use std::collections::HashMap;
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
+use super::index::{self, FileStamp, FileSummary, SecretSummary};
 use super::manifest::{self, Format};
 use super::{Listing, Source, SourceError};
-use crate::secret::{CredType, Secret, CRED_TYPE_LABEL};
+use crate::secret::{keys, CredType, Secret, CRED_TYPE_LABEL};
+use crate::sensitive::Sensitive;
 
 /// How deep sub-folders are followed.
 const MAX_DEPTH: usize = 8;
 
 pub struct DirSource {
     root: PathBuf,
-    loaded: OnceCell<Vec<Secret>>,
+    index_dir: Option<PathBuf>,
+    loaded: OnceCell<Loaded>,
+}
+
+/// The folder as summarized: every Secret's summary and the file it lives in.
+struct Loaded {
+    files: Vec<FileSummary>,
+    /// `namespace/name` → (file, secret) positions in `files`.
+    by_id: HashMap<String, (usize, usize)>,
 }
 
 impl DirSource {
-    pub fn new(root: &Path) -> DirSource {
+    /// `index_dir`: where to keep the summary index (`None`: parse every time).
+    pub fn new(root: &Path, index_dir: Option<PathBuf>) -> DirSource {
         DirSource {
             root: root.to_owned(),
+            index_dir,
             loaded: OnceCell::new(),
         }
     }
@@ -35,13 +54,24 @@ impl DirSource {
         &self.root
     }
 
-    /// Every Secret in the folder, read on first use.
-    pub fn secrets(&self) -> Result<&[Secret], SourceError> {
-        if let Some(secrets) = self.loaded.get() {
-            return Ok(secrets);
+    fn loaded(&self) -> Result<&Loaded, SourceError> {
+        if let Some(loaded) = self.loaded.get() {
+            return Ok(loaded);
         }
-        let secrets = load_folder(&self.root)?;
-        Ok(self.loaded.get_or_init(|| secrets))
+        let loaded = load_folder(&self.root, self.index_dir.as_deref())?;
+        Ok(self.loaded.get_or_init(|| loaded))
+    }
+
+    /// Every Secret of the folder, complete (parses every document: for tests and tools).
+    pub fn secrets(&self) -> Result<Vec<Secret>, SourceError> {
+        let loaded = self.loaded()?;
+        let mut secrets = Vec::new();
+        for file in &loaded.files {
+            for summary in &file.secrets {
+                secrets.push(self.complete(skeleton(summary))?);
+            }
+        }
+        Ok(secrets)
     }
 }
 
@@ -51,31 +81,88 @@ impl Source for DirSource {
     }
 
     fn list(&self, namespaces: &[&str], cred_type: CredType) -> Result<Vec<Listing>, SourceError> {
-        let secrets = self.secrets()?;
+        let loaded = self.loaded()?;
+        let summaries = || loaded.files.iter().flat_map(|file| file.secrets.iter());
         Ok(namespaces
             .iter()
             .map(|namespace| Listing {
                 namespace: (*namespace).to_owned(),
-                secrets: secrets
-                    .iter()
-                    .filter(|secret| {
-                        secret.namespace == *namespace
-                            && secret.labels.get(CRED_TYPE_LABEL).map(String::as_str)
-                                == Some(cred_type.as_str())
+                secrets: summaries()
+                    .filter(|s| {
+                        s.namespace == *namespace
+                            && s.cred_type.as_deref() == Some(cred_type.as_str())
                     })
-                    .cloned()
+                    .map(skeleton)
                     .collect(),
             })
             .collect())
     }
 
     fn get(&self, namespace: &str, name: &str) -> Result<Option<Secret>, SourceError> {
-        Ok(self
-            .secrets()?
-            .iter()
-            .find(|secret| secret.namespace == namespace && secret.name == name)
-            .cloned())
+        let loaded = self.loaded()?;
+        match loaded.by_id.get(&format!("{namespace}/{name}")) {
+            Some(&(file, secret)) => self
+                .complete(skeleton(&loaded.files[file].secrets[secret]))
+                .map(Some),
+            None => Ok(None),
+        }
     }
+
+    fn complete(&self, secret: Secret) -> Result<Secret, SourceError> {
+        let loaded = self.loaded()?;
+        let Some(&(file_index, _)) = loaded.by_id.get(&secret.id()) else {
+            return Ok(secret);
+        };
+        let file = &loaded.files[file_index];
+        let folder_error = |reason: String| SourceError::Folder {
+            path: file.path.clone(),
+            reason,
+        };
+        let text =
+            fs::read_to_string(&file.path).map_err(|error| folder_error(error.to_string()))?;
+        let summary = &file.secrets[loaded.by_id[&secret.id()].1];
+        let document = text
+            .get(summary.start..summary.end)
+            .ok_or_else(|| folder_error("changed while being read".into()))?;
+        let parsed = manifest::parse(document, file.format, file.folder_namespace.as_deref())
+            .map_err(|error| folder_error(error.to_string()))?;
+        parsed
+            .secrets
+            .into_iter()
+            .find(|candidate| candidate.id() == secret.id())
+            .ok_or_else(|| folder_error(format!("secret {} changed while being read", secret.id())))
+    }
+}
+
+/// A Secret carrying only what resolution looks at: labels and `repoURL`/`repoURLIsRegex`.
+fn skeleton(summary: &SecretSummary) -> Secret {
+    let mut secret = Secret {
+        namespace: summary.namespace.clone(),
+        name: summary.name.clone(),
+        ..Secret::default()
+    };
+    if let Some(cred_type) = &summary.cred_type {
+        secret
+            .labels
+            .insert(CRED_TYPE_LABEL.to_owned(), cred_type.clone());
+    }
+    if summary.has_data {
+        let mut data = std::collections::BTreeMap::new();
+        if let Some(repo_url) = &summary.repo_url {
+            data.insert(
+                keys::REPO_URL.to_owned(),
+                Sensitive::new(repo_url.clone().into_bytes()),
+            );
+        }
+        if summary.is_regex {
+            data.insert(
+                keys::REPO_URL_IS_REGEX.to_owned(),
+                Sensitive::new(b"true".to_vec()),
+            );
+        }
+        secret.data = Some(data);
+    }
+    secret
 }
 
 /// A manifest file found under the root.
@@ -83,66 +170,150 @@ struct ManifestFile {
     path: PathBuf,
     format: Format,
     folder_namespace: Option<String>,
+    stamp: FileStamp,
 }
 
-fn load_folder(root: &Path) -> Result<Vec<Secret>, SourceError> {
+fn load_folder(root: &Path, index_dir: Option<&Path>) -> Result<Loaded, SourceError> {
+    let root_error = |reason: String| SourceError::Folder {
+        path: root.display().to_string(),
+        reason,
+    };
     let metadata = fs::metadata(root).map_err(|error| match error.kind() {
         std::io::ErrorKind::NotFound => SourceError::MissingFolder {
             path: root.display().to_string(),
         },
-        _ => SourceError::Folder {
-            path: root.display().to_string(),
-            reason: error.to_string(),
-        },
+        _ => root_error(error.to_string()),
     })?;
     if !metadata.is_dir() {
-        return Err(SourceError::Folder {
-            path: root.display().to_string(),
-            reason: "not a folder".into(),
-        });
+        return Err(root_error("not a folder".into()));
     }
-    let mut files = Vec::new();
-    walk(root, None, 0, &mut files).map_err(|error| SourceError::Folder {
-        path: root.display().to_string(),
-        reason: error.to_string(),
-    })?;
-    files.sort_by(|a, b| a.path.cmp(&b.path));
+    let mut found = Vec::new();
+    walk(root, None, 0, &mut found).map_err(|error| root_error(error.to_string()))?;
+    found.sort_by(|a, b| a.path.cmp(&b.path));
 
-    let mut secrets = Vec::new();
-    let mut exposed: Vec<&Path> = Vec::new();
-    for file in &files {
-        match read_manifest_file(file) {
-            Ok((parsed, mode)) => {
-                if mode & 0o044 != 0 && !parsed.secrets.is_empty() {
-                    exposed.push(&file.path);
-                }
-                for warning in parsed.warnings {
-                    crate::warn!("{}: {warning}", file.path.display());
-                }
-                secrets.extend(parsed.secrets);
+    let previous = index_dir
+        .map(|dir| index::read(dir, root))
+        .unwrap_or_default();
+    let mut changed = previous.len() != found.len();
+    let mut files = Vec::with_capacity(found.len());
+    for file in found {
+        let path = file.path.display().to_string();
+        let summary = match previous.get(&path) {
+            Some(known)
+                if known.stamp == file.stamp && known.folder_namespace == file.folder_namespace =>
+            {
+                known.clone()
             }
-            Err(message) => crate::warn!("skipping {}: {message}", file.path.display()),
+            _ => {
+                changed = true;
+                summarize(&file, path)
+            }
+        };
+        files.push(summary);
+    }
+    if changed {
+        if let Some(dir) = index_dir {
+            index::write(dir, root, &files);
         }
     }
-    if let Some(first) = exposed.first() {
-        crate::warn!(
-            "{} manifest file(s) holding Secrets are readable by group or others, e.g. {} (chmod 600 them)",
-            exposed.len(),
-            first.display()
-        );
-    }
-    Ok(secrets)
+    report(&files);
+    Ok(index_by_id(files))
 }
 
-fn read_manifest_file(file: &ManifestFile) -> Result<(manifest::Parsed, u32), String> {
-    let bytes = fs::read(&file.path).map_err(|error| error.to_string())?;
-    let mode = fs::metadata(&file.path)
-        .map(|metadata| metadata.permissions().mode())
-        .unwrap_or(0);
-    let text = String::from_utf8(bytes).map_err(|_| "not UTF-8 text".to_owned())?;
-    let parsed = manifest::parse(&text, file.format, file.folder_namespace.as_deref())
-        .map_err(|error| error.to_string())?;
-    Ok((parsed, mode))
+/// Parses one file into summaries. A file that does not parse has none, and one warning.
+fn summarize(file: &ManifestFile, path: String) -> FileSummary {
+    let mut summary = FileSummary {
+        path,
+        stamp: file.stamp.clone(),
+        format: file.format,
+        folder_namespace: file.folder_namespace.clone(),
+        secrets: Vec::new(),
+        warnings: Vec::new(),
+    };
+    let text = match fs::read(&file.path).map(String::from_utf8) {
+        Ok(Ok(text)) => text,
+        Ok(Err(_)) => {
+            summary.warnings.push("skipping it: not UTF-8 text".into());
+            return summary;
+        }
+        Err(error) => {
+            summary.warnings.push(format!("skipping it: {error}"));
+            return summary;
+        }
+    };
+    let documents = match file.format {
+        Format::Json => vec![(0, text.len(), 0)],
+        Format::Yaml => manifest::split_yaml_documents(&text),
+    };
+    for (start, end, first_line) in documents {
+        match manifest::parse(
+            &text[start..end],
+            file.format,
+            file.folder_namespace.as_deref(),
+        ) {
+            Ok(parsed) => {
+                summary.warnings.extend(parsed.warnings);
+                for secret in parsed.secrets {
+                    summary.secrets.push(SecretSummary::of(&secret, start, end));
+                }
+            }
+            Err(error) => {
+                let line = error.line.map(|line| line + first_line);
+                summary.secrets.clear();
+                summary.warnings = vec![format!(
+                    "skipping it: {}{}",
+                    line.map(|line| format!("line {line}: "))
+                        .unwrap_or_default(),
+                    error.message
+                )];
+                return summary;
+            }
+        }
+    }
+    summary
+}
+
+/// Replays what parsing the folder said, whether it was parsed now or summarized earlier.
+fn report(files: &[FileSummary]) {
+    let mut exposed = files
+        .iter()
+        .filter(|file| file.stamp.mode & 0o044 != 0 && !file.secrets.is_empty());
+    if let Some(first) = exposed.next() {
+        crate::warn!(
+            "{} manifest file(s) holding Secrets are readable by group or others, e.g. {} (chmod 600 them)",
+            1 + exposed.count(),
+            first.path
+        );
+    }
+    for file in files {
+        for warning in &file.warnings {
+            crate::warn!("{}: {warning}", file.path);
+        }
+    }
+}
+
+/// Indexes Secrets by `namespace/name`; a name defined twice keeps its first definition.
+fn index_by_id(mut files: Vec<FileSummary>) -> Loaded {
+    let mut by_id = HashMap::new();
+    for file_index in 0..files.len() {
+        let mut kept = Vec::new();
+        for summary in std::mem::take(&mut files[file_index].secrets) {
+            let id = format!("{}/{}", summary.namespace, summary.name);
+            if let Some(&(first, _)) = by_id.get(&id) {
+                let first: &FileSummary = &files[first];
+                crate::warn!(
+                    "{}: secret {id} is defined again (first in {}); ignoring this one",
+                    files[file_index].path,
+                    first.path
+                );
+                continue;
+            }
+            by_id.insert(id, (file_index, kept.len()));
+            kept.push(summary);
+        }
+        files[file_index].secrets = kept;
+    }
+    Loaded { files, by_id }
 }
 
 fn walk(
@@ -166,19 +337,29 @@ fn walk(
             }
             continue;
         }
-        // A symlink to a file is followed; a symlink to a folder is not (no loops).
-        if file_type.is_symlink() && !fs::metadata(&path).map(|m| m.is_file()).unwrap_or(false) {
-            continue;
-        }
         let format = match Path::new(name).extension().and_then(|ext| ext.to_str()) {
             Some("yaml") | Some("yml") => Format::Yaml,
             Some("json") => Format::Json,
             _ => continue,
         };
+        // A symlink to a file is followed; a symlink to a folder is not (no loops).
+        let Ok(metadata) = fs::metadata(&path) else {
+            continue;
+        };
+        if !metadata.is_file() {
+            continue;
+        }
         files.push(ManifestFile {
             path,
             format,
             folder_namespace: namespace.map(str::to_owned),
+            stamp: FileStamp {
+                len: metadata.len(),
+                inode: metadata.ino(),
+                mtime_ns: metadata.mtime() as i128 * 1_000_000_000 + metadata.mtime_nsec() as i128,
+                ctime_ns: metadata.ctime() as i128 * 1_000_000_000 + metadata.ctime_nsec() as i128,
+                mode: metadata.mode(),
+            },
         });
     }
     Ok(())
@@ -189,6 +370,14 @@ mod tests {
     use super::*;
 
     const GOOD: &str = "kind: Secret\nmetadata:\n  name: good\n  labels: {kargo.akuity.io/cred-type: git}\nstringData: {repoURL: 'https://x/y', username: u, password: p}\n";
+
+    fn ids(source: &DirSource, namespace: &str, cred_type: CredType) -> Vec<String> {
+        source.list(&[namespace], cred_type).unwrap()[0]
+            .secrets
+            .iter()
+            .map(Secret::id)
+            .collect()
+    }
 
     #[test]
     fn reads_sub_folders_skips_hidden_and_malformed() {
@@ -208,19 +397,19 @@ mod tests {
         .unwrap();
         fs::write(root.path().join("kargo-demo/broken.yaml"), "kind: [\n").unwrap();
         fs::write(root.path().join("kargo-demo/notes.txt"), GOOD).unwrap();
-        let source = DirSource::new(root.path());
-        let listing = source.list(&["kargo-demo"], CredType::Git).unwrap();
-        let names: Vec<_> = listing[0].secrets.iter().map(Secret::id).collect();
-        assert_eq!(names, vec!["kargo-demo/good"]);
-        assert!(source.list(&["kargo-demo"], CredType::Image).unwrap()[0]
-            .secrets
-            .is_empty());
-        assert!(source.get("kargo-demo", "good").unwrap().is_some());
+        let source = DirSource::new(root.path(), None);
+        assert_eq!(
+            ids(&source, "kargo-demo", CredType::Git),
+            vec!["kargo-demo/good"]
+        );
+        assert!(ids(&source, "kargo-demo", CredType::Image).is_empty());
+        let full = source.get("kargo-demo", "good").unwrap().unwrap();
+        assert_eq!(full.text("password").unwrap(), Some("p"));
     }
 
     #[test]
     fn missing_folder_is_a_clear_error() {
-        let error = DirSource::new(Path::new("/nonexistent/kargo"))
+        let error = DirSource::new(Path::new("/nonexistent/kargo"), None)
             .secrets()
             .unwrap_err();
         assert!(error.to_string().contains("/nonexistent/kargo"));
@@ -232,7 +421,69 @@ mod tests {
         fs::create_dir_all(root.path().join("ns")).unwrap();
         fs::write(root.path().join("ns/a.yaml"), GOOD).unwrap();
         std::os::unix::fs::symlink(root.path(), root.path().join("ns/loop")).unwrap();
-        let source = DirSource::new(root.path());
+        let source = DirSource::new(root.path(), None);
         assert_eq!(source.secrets().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn index_is_reused_and_follows_changes_without_holding_secret_values() {
+        let root = tempfile::tempdir().unwrap();
+        let cache = tempfile::tempdir().unwrap();
+        let index_dir = cache.path().join("dir-index");
+        fs::create_dir_all(root.path().join("ns")).unwrap();
+        let many: Vec<String> = (0..3)
+            .map(|i| {
+                GOOD.replace("good", &format!("s{i}"))
+                    .replace("password: p", &format!("password: pw-{i}"))
+            })
+            .collect();
+        fs::write(root.path().join("ns/a.yaml"), many.join("---\n")).unwrap();
+
+        let first = DirSource::new(root.path(), Some(index_dir.clone()));
+        assert_eq!(ids(&first, "ns", CredType::Git).len(), 3);
+        let index_files: Vec<_> = fs::read_dir(&index_dir).unwrap().collect();
+        assert_eq!(index_files.len(), 1);
+        let index_text = fs::read_to_string(index_files[0].as_ref().unwrap().path()).unwrap();
+        assert!(
+            !index_text.contains("pw-"),
+            "the index must not hold secret values"
+        );
+
+        // Served from the index: the right document is completed.
+        let second = DirSource::new(root.path(), Some(index_dir.clone()));
+        let s1 = second.get("ns", "s1").unwrap().unwrap();
+        assert_eq!(s1.text("password").unwrap(), Some("pw-1"));
+
+        // A changed file is parsed again.
+        fs::write(
+            root.path().join("ns/a.yaml"),
+            GOOD.replace("good", "renamed"),
+        )
+        .unwrap();
+        let third = DirSource::new(root.path(), Some(index_dir));
+        assert_eq!(ids(&third, "ns", CredType::Git), vec!["ns/renamed"]);
+    }
+
+    #[test]
+    fn a_name_defined_twice_keeps_the_first() {
+        let root = tempfile::tempdir().unwrap();
+        fs::create_dir_all(root.path().join("ns")).unwrap();
+        fs::write(root.path().join("ns/a.yaml"), GOOD).unwrap();
+        fs::write(
+            root.path().join("ns/b.yaml"),
+            GOOD.replace("password: p", "password: other"),
+        )
+        .unwrap();
+        let source = DirSource::new(root.path(), None);
+        assert_eq!(ids(&source, "ns", CredType::Git), vec!["ns/good"]);
+        assert_eq!(
+            source
+                .get("ns", "good")
+                .unwrap()
+                .unwrap()
+                .text("password")
+                .unwrap(),
+            Some("p")
+        );
     }
 }

@@ -17,7 +17,7 @@ use crate::secret::Secret;
 use crate::sensitive::Sensitive;
 
 /// The syntax of a manifest file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, Deserialize)]
 pub enum Format {
     Yaml,
     Json,
@@ -77,6 +77,35 @@ pub fn parse(
         collect(document, folder_namespace, &mut parsed);
     }
     Ok(parsed)
+}
+
+/// Splits a YAML stream at its document markers (`---` or `...` at the start of a line,
+/// which YAML forbids inside any scalar), without parsing it. Returns each document's byte
+/// range and the number of lines before it.
+pub fn split_yaml_documents(text: &str) -> Vec<(usize, usize, usize)> {
+    let mut documents = Vec::new();
+    let (mut start, mut start_line, mut offset) = (0, 0, 0);
+    for (line_number, line) in text.split_inclusive('\n').enumerate() {
+        let content = line.trim_end_matches(['\n', '\r']);
+        let is_marker = ["---", "..."].iter().any(|marker| {
+            content
+                .strip_prefix(marker)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '\t']))
+        });
+        if is_marker {
+            if offset > start {
+                documents.push((start, offset, start_line));
+            }
+            // The marker line itself stays with the next document (`--- |` may open it).
+            start = offset;
+            start_line = line_number;
+        }
+        offset += line.len();
+    }
+    if text.len() > start {
+        documents.push((start, text.len(), start_line));
+    }
+    documents
 }
 
 fn parse_yaml_documents(text: &str) -> Result<Vec<Option<Document>>, ManifestError> {
@@ -330,6 +359,29 @@ metadata: {name: b}
         assert!(error.line.is_some(), "{error}");
         let error = parse("{\n\"kind\": }", Format::Json, None).unwrap_err();
         assert_eq!(error.line, Some(2));
+    }
+
+    #[test]
+    fn splits_documents_at_markers_only() {
+        let text = "a: 1\n---\nb: |\n  ---not a marker\n---  # comment\nc: 3\n...\n";
+        let parts: Vec<&str> = split_yaml_documents(text)
+            .iter()
+            .map(|&(s, e, _)| &text[s..e])
+            .collect();
+        assert_eq!(
+            parts,
+            vec![
+                "a: 1\n",
+                "---\nb: |\n  ---not a marker\n",
+                "---  # comment\nc: 3\n",
+                "...\n"
+            ]
+        );
+        let lines: Vec<usize> = split_yaml_documents(text)
+            .iter()
+            .map(|&(_, _, l)| l)
+            .collect();
+        assert_eq!(lines, vec![0, 1, 4, 6]);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! and gets one Secret by name.
 
 pub mod dir;
+pub mod index;
 pub mod manifest;
 
 use crate::config::{Settings, SourceKind};
@@ -36,12 +37,24 @@ pub trait Source {
 
     /// One Secret by name, whatever its labels.
     fn get(&self, namespace: &str, name: &str) -> Result<Option<Secret>, SourceError>;
+
+    /// The whole Secret behind one that [`Source::list`] returned. A source may list
+    /// summaries (name, labels, `repoURL`) and read the rest only for the Secret that wins.
+    fn complete(&self, secret: Secret) -> Result<Secret, SourceError> {
+        Ok(secret)
+    }
 }
 
 /// Opens the source the settings chose.
 pub fn open(settings: &Settings) -> Result<Box<dyn Source>, SourceError> {
     match settings.source {
-        SourceKind::Dir => Ok(Box::new(dir::DirSource::new(&settings.secrets_dir))),
+        SourceKind::Dir => {
+            let index_dir = (!settings.no_cache).then(|| settings.cache_dir.join("dir-index"));
+            Ok(Box::new(dir::DirSource::new(
+                &settings.secrets_dir,
+                index_dir,
+            )))
+        }
         SourceKind::Kubernetes => Err(SourceError::KubernetesUnavailable),
     }
 }
