@@ -83,7 +83,9 @@ fn get(flags: &Flags) -> Result<ExitCode, Failure> {
     if request.path.is_none() {
         info!("git sent no path for {url}: only host-level Secrets can match (set credential.useHttpPath=true)");
     }
-    let lookup = Lookup::new(&settings);
+    // Freeing thousands of parsed Secrets just before the process exits is wasted start-up
+    // budget: let the OS reclaim them.
+    let lookup = &*Box::leak(Box::new(Lookup::new(&settings)));
     let report = lookup
         .find(CredType::Git, &url, Thoroughness::FirstMatch)
         .map_err(|error| Failure {

@@ -380,12 +380,11 @@ fn xdg_home(env: Env<'_>, variable: &str, fallback: &str) -> Option<PathBuf> {
     if let Some(home) = env("HOME").filter(|home| !home.is_empty()) {
         return Some(PathBuf::from(home).join(fallback));
     }
-    let from_dirs = if variable == "XDG_CONFIG_HOME" {
+    if variable == "XDG_CONFIG_HOME" {
         dirs::config_dir()
     } else {
         dirs::cache_dir()
-    };
-    from_dirs
+    }
 }
 
 #[cfg(test)]

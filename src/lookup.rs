@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 
 use crate::config::Settings;
 use crate::provider::{self, ProviderError, ProviderKind, ProviderRequest, Selection};
-use crate::resolve::{self, NamespaceSecrets, NamespaceTrace, Target, Thoroughness};
+use crate::resolve::{self, Candidate, NamespaceSecrets, NamespaceTrace, Target, Thoroughness};
 use crate::secret::{keys, CredType, Secret};
-use crate::source::{self, Source, SourceError};
+use crate::source::{self, Listed, Source, SourceError};
 use crate::url;
 
 #[derive(Debug, thiserror::Error)]
@@ -136,7 +136,7 @@ impl<'a> Lookup<'a> {
         let mut sections = Vec::new();
         for target in targets {
             let listings = self.source()?.list(&namespaces, target.cred_type())?;
-            let by_namespace: Vec<NamespaceSecrets> = listings
+            let by_namespace: Vec<NamespaceSecrets<Listed<'_>>> = listings
                 .into_iter()
                 .map(|listing| NamespaceSecrets {
                     namespace: listing.namespace,
@@ -147,14 +147,16 @@ impl<'a> Lookup<'a> {
             for warning in &resolution.warnings {
                 crate::warn!("{warning}");
             }
-            let winner = resolution.winner.cloned();
+            let winner = match resolution.winner {
+                Some(listed) => Some(self.source()?.complete(listed)?),
+                None => None,
+            };
             sections.push(Section {
                 target: target.clone(),
                 namespaces: resolution.namespaces,
                 kargo_code_pick: resolution.kargo_code_pick,
             });
             if let Some(secret) = winner {
-                let secret = self.source()?.complete(secret)?;
                 let selection = self.select_provider(&secret, &target)?;
                 return Ok(Report {
                     sections,
@@ -202,17 +204,17 @@ impl<'a> Lookup<'a> {
         let mut hosts = BTreeMap::new();
         for cred_type in &self.settings.docker_types {
             for listing in self.source()?.list(&namespaces, *cred_type)? {
-                let mut secrets: Vec<&Secret> =
+                let mut secrets: Vec<&Listed<'_>> =
                     listing.secrets.iter().filter(|s| !s.is_regex()).collect();
-                secrets.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
-                for secret in secrets {
-                    let Ok(Some(repo_url)) = secret.trimmed_text(keys::REPO_URL) else {
+                secrets.sort_by(|a, b| a.name().as_bytes().cmp(b.name().as_bytes()));
+                for listed in secrets {
+                    let Ok(Some(repo_url)) = listed.repo_url() else {
                         continue;
                     };
                     if *cred_type == CredType::Helm && resolve::is_chart_repository_url(repo_url) {
                         continue;
                     }
-                    let secret = self.source()?.complete(secret.clone())?;
+                    let secret = self.source()?.complete(listed)?;
                     let Ok(Some(username)) = secret.emittable_text(keys::USERNAME) else {
                         continue;
                     };

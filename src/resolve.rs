@@ -13,7 +13,7 @@ use std::cmp::Ordering;
 
 use regex::{Regex, RegexBuilder};
 
-use crate::secret::{keys, CredType, Secret};
+use crate::secret::{keys, CredType, Secret, ValueError};
 use crate::url;
 
 /// Patterns larger than this when compiled are refused (a regex bomb in a Secret).
@@ -79,11 +79,49 @@ pub fn is_plain_http(raw: &str) -> bool {
     sanitized.len() >= 7 && sanitized[..7].eq_ignore_ascii_case("http://")
 }
 
+/// What resolution needs to know of a Secret. A [`Secret`] is one; a source may also hand
+/// out lighter summaries and read the whole Secret only for the winner.
+pub trait Candidate {
+    fn namespace(&self) -> &str;
+    fn name(&self) -> &str;
+    /// Whether `repoURLIsRegex` is exactly `"true"`.
+    fn is_regex(&self) -> bool;
+    /// `repoURL` with one trailing newline trimmed; `None` without one.
+    fn repo_url(&self) -> Result<Option<&str>, ValueError>;
+    /// The `repoURL` already normalized for `cred_type`, when the source has it at hand.
+    fn known_normalized(&self, cred_type: CredType) -> Option<&str> {
+        let _ = cred_type;
+        None
+    }
+
+    fn id(&self) -> String {
+        format!("{}/{}", self.namespace(), self.name())
+    }
+}
+
+impl Candidate for Secret {
+    fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn is_regex(&self) -> bool {
+        Secret::is_regex(self)
+    }
+
+    fn repo_url(&self) -> Result<Option<&str>, ValueError> {
+        self.trimmed_text(keys::REPO_URL)
+    }
+}
+
 /// The Secrets of one namespace, already filtered by the credential-type label.
 #[derive(Debug, Clone)]
-pub struct NamespaceSecrets {
+pub struct NamespaceSecrets<C> {
     pub namespace: String,
-    pub secrets: Vec<Secret>,
+    pub secrets: Vec<C>,
 }
 
 /// How a candidate `repoURL` is compared.
@@ -168,9 +206,9 @@ pub struct NamespaceTrace {
 
 /// The decision and how it was reached.
 #[derive(Debug, Clone)]
-pub struct Resolution<'s> {
+pub struct Resolution<'s, C> {
     pub namespaces: Vec<NamespaceTrace>,
-    pub winner: Option<&'s Secret>,
+    pub winner: Option<&'s C>,
     /// With `explain`, when Kargo's code (one pass in name order over both kinds) would
     /// pick a different Secret: that Secret's `namespace/name`.
     pub kargo_code_pick: Option<String>,
@@ -178,7 +216,8 @@ pub struct Resolution<'s> {
     pub warnings: Vec<String>,
 }
 
-/// How much work to do: stop at the first match, or evaluate every candidate.
+/// How much work to do: stop at the first match (the trace then holds only the winner),
+/// or evaluate and record every candidate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Thoroughness {
     FirstMatch,
@@ -187,23 +226,23 @@ pub enum Thoroughness {
 
 /// Applies Kargo's precedence. `namespaces` are in search order (project, then shared),
 /// each holding only the Secrets labelled with the target's credential type.
-pub fn resolve<'s>(
+pub fn resolve<'s, C: Candidate>(
     target: &Target,
-    namespaces: &'s [NamespaceSecrets],
+    namespaces: &'s [NamespaceSecrets<C>],
     thoroughness: Thoroughness,
-) -> Resolution<'s> {
+) -> Resolution<'s, C> {
     let mut resolution = Resolution {
         namespaces: Vec::new(),
         winner: None,
         kargo_code_pick: None,
         warnings: Vec::new(),
     };
-    let mut kargo_pick: Option<&Secret> = None;
+    let mut kargo_pick: Option<&C> = None;
     for namespace in namespaces {
         if resolution.winner.is_some() && thoroughness == Thoroughness::FirstMatch {
             break;
         }
-        let mut ordered: Vec<(&Secret, MatchMode)> = namespace
+        let mut ordered: Vec<(&C, MatchMode)> = namespace
             .secrets
             .iter()
             .map(|secret| (secret, mode_of(secret)))
@@ -216,18 +255,18 @@ pub fn resolve<'s>(
         };
         // Kargo's code walks all Secrets once in name order; remember the first that
         // matches so that --explain can point out where the documented order differs.
-        let mut kargo_pick_here: Option<(&str, &Secret)> = None;
+        let mut kargo_pick_here: Option<(&str, &C)> = None;
         for (secret, mode) in ordered {
             let reached = resolution.winner.is_none();
             if !reached && thoroughness == Thoroughness::FirstMatch {
                 break;
             }
-            let verdict = judge(target, secret, mode, &mut resolution.warnings);
+            let verdict = judge(target, secret, mode, thoroughness, &mut resolution.warnings);
             let matched = verdict.is_match();
             if matched {
-                let better = kargo_pick_here.is_none_or(|(name, _)| secret.name.as_str() < name);
+                let better = kargo_pick_here.is_none_or(|(name, _)| secret.name() < name);
                 if better {
-                    kargo_pick_here = Some((&secret.name, secret));
+                    kargo_pick_here = Some((secret.name(), secret));
                 }
             }
             let shown = if reached {
@@ -238,14 +277,15 @@ pub fn resolve<'s>(
             if reached && matched {
                 resolution.winner = Some(secret);
             }
+            // Without `explain` the trace keeps only the winner: a helper's lookup over
+            // thousands of Secrets should not hold a record of each.
+            if thoroughness == Thoroughness::FirstMatch && !matched {
+                continue;
+            }
             trace.candidates.push(CandidateTrace {
-                name: secret.name.clone(),
+                name: secret.name().to_owned(),
                 mode,
-                repo_url: secret
-                    .trimmed_text(keys::REPO_URL)
-                    .ok()
-                    .flatten()
-                    .map(str::to_owned),
+                repo_url: secret.repo_url().ok().flatten().map(str::to_owned),
                 verdict: shown,
                 would_match: matched,
             });
@@ -262,13 +302,13 @@ pub fn resolve<'s>(
             (None, None) => false,
         };
         if differs {
-            resolution.kargo_code_pick = kargo_pick.map(Secret::id);
+            resolution.kargo_code_pick = kargo_pick.map(Candidate::id);
         }
     }
     resolution
 }
 
-fn mode_of(secret: &Secret) -> MatchMode {
+fn mode_of<C: Candidate>(secret: &C) -> MatchMode {
     if secret.is_regex() {
         MatchMode::Regex
     } else {
@@ -277,18 +317,24 @@ fn mode_of(secret: &Secret) -> MatchMode {
 }
 
 /// Exact before regex, then byte-wise by name.
-fn documented_order(a: &(&Secret, MatchMode), b: &(&Secret, MatchMode)) -> Ordering {
+fn documented_order<C: Candidate>(a: &(&C, MatchMode), b: &(&C, MatchMode)) -> Ordering {
     let rank = |mode: MatchMode| match mode {
         MatchMode::Exact => 0,
         MatchMode::Regex => 1,
     };
     rank(a.1)
         .cmp(&rank(b.1))
-        .then_with(|| a.0.name.as_bytes().cmp(b.0.name.as_bytes()))
+        .then_with(|| a.0.name().as_bytes().cmp(b.0.name().as_bytes()))
 }
 
-fn judge(target: &Target, secret: &Secret, mode: MatchMode, warnings: &mut Vec<String>) -> Verdict {
-    let repo_url = match secret.trimmed_text(keys::REPO_URL) {
+fn judge<C: Candidate>(
+    target: &Target,
+    secret: &C,
+    mode: MatchMode,
+    thoroughness: Thoroughness,
+    warnings: &mut Vec<String>,
+) -> Verdict {
+    let repo_url = match secret.repo_url() {
         Ok(Some(repo_url)) => repo_url,
         Ok(None) => return Verdict::SkippedNoRepoUrl,
         Err(error) => {
@@ -299,33 +345,46 @@ fn judge(target: &Target, secret: &Secret, mode: MatchMode, warnings: &mut Vec<S
         }
     };
     match mode {
-        MatchMode::Exact => judge_exact(target, repo_url),
+        MatchMode::Exact => judge_exact(target, secret, repo_url, thoroughness),
         MatchMode::Regex => judge_pattern(target, secret, repo_url, warnings),
     }
 }
 
-fn judge_exact(target: &Target, repo_url: &str) -> Verdict {
+fn judge_exact<C: Candidate>(target: &Target, secret: &C, repo_url: &str, thoroughness: Thoroughness) -> Verdict {
     let cred_type = target.cred_type();
-    let normalized = match target {
-        Target::Url { .. } => normalize(cred_type, repo_url),
-        Target::RegistryHost { .. } => {
-            if cred_type == CredType::Helm && is_chart_repository_url(repo_url) {
-                return Verdict::SkippedNotRegistry;
-            }
-            let normalized = normalize(cred_type, repo_url);
-            url::registry_host_of_normalized_image(&normalized).to_owned()
+    if let Target::RegistryHost { .. } = target {
+        if cred_type == CredType::Helm && is_chart_repository_url(repo_url) {
+            return Verdict::SkippedNotRegistry;
+        }
+    }
+    let computed;
+    let normalized = match secret.known_normalized(cred_type) {
+        Some(known) => known,
+        None => {
+            computed = normalize(cred_type, repo_url);
+            computed.as_str()
         }
     };
-    if normalized == target.normalized() {
+    let compared = match target {
+        Target::Url { .. } => normalized,
+        Target::RegistryHost { .. } => url::registry_host_of_normalized_image(normalized),
+    };
+    if compared == target.normalized() {
         Verdict::ExactMatch
     } else {
-        Verdict::ExactDiffers { normalized }
+        Verdict::ExactDiffers {
+            // Only an explanation shows it; a helper's lookup does not pay for the copy.
+            normalized: match thoroughness {
+                Thoroughness::Explain => compared.to_owned(),
+                Thoroughness::FirstMatch => String::new(),
+            },
+        }
     }
 }
 
-fn judge_pattern(
+fn judge_pattern<C: Candidate>(
     target: &Target,
-    secret: &Secret,
+    secret: &C,
     pattern: &str,
     warnings: &mut Vec<String>,
 ) -> Verdict {

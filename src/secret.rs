@@ -90,7 +90,79 @@ pub struct Secret {
     pub labels: BTreeMap<String, String>,
     pub annotations: BTreeMap<String, String>,
     /// `None` when the Secret has no data at all.
-    pub data: Option<BTreeMap<String, Sensitive<Vec<u8>>>>,
+    pub data: Option<Data>,
+}
+
+/// A Secret's `data`, ordered by key, every value [`Sensitive`]. A sorted vector rather
+/// than a tree: Secrets hold a handful of keys, and a lookup may build thousands of them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Data(Vec<(String, Sensitive<Vec<u8>>)>);
+
+impl Data {
+    pub fn new() -> Data {
+        Data(Vec::new())
+    }
+
+    /// Sets a key, returning the value it replaces.
+    pub fn insert(&mut self, key: String, value: Sensitive<Vec<u8>>) -> Option<Sensitive<Vec<u8>>> {
+        match self.position(&key) {
+            Ok(index) => Some(std::mem::replace(&mut self.0[index].1, value)),
+            Err(index) => {
+                self.0.insert(index, (key, value));
+                None
+            }
+        }
+    }
+
+    pub fn remove(&mut self, key: &str) -> Option<Sensitive<Vec<u8>>> {
+        let index = self.position(key).ok()?;
+        Some(self.0.remove(index).1)
+    }
+
+    pub fn get(&self, key: &str) -> Option<&Sensitive<Vec<u8>>> {
+        self.position(key).ok().map(|index| &self.0[index].1)
+    }
+
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.position(key).is_ok()
+    }
+
+    /// Keys and values, in key order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Sensitive<Vec<u8>>)> {
+        self.0.iter().map(|(key, value)| (key.as_str(), value))
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|(key, _)| key.as_str())
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn position(&self, key: &str) -> Result<usize, usize> {
+        self.0.binary_search_by(|(candidate, _)| candidate.as_str().cmp(key))
+    }
+}
+
+impl FromIterator<(String, Sensitive<Vec<u8>>)> for Data {
+    fn from_iter<I: IntoIterator<Item = (String, Sensitive<Vec<u8>>)>>(entries: I) -> Data {
+        let mut data = Data::new();
+        for (key, value) in entries {
+            data.insert(key, value);
+        }
+        data
+    }
+}
+
+impl<const N: usize> From<[(String, Sensitive<Vec<u8>>); N]> for Data {
+    fn from(entries: [(String, Sensitive<Vec<u8>>); N]) -> Data {
+        entries.into_iter().collect()
+    }
 }
 
 /// A data value that cannot be used as it stands. Names the Secret and the key, never
@@ -198,7 +270,7 @@ mod tests {
         Secret {
             namespace: "ns".into(),
             name: "s".into(),
-            data: Some(BTreeMap::from([(
+            data: Some(Data::from([(
                 key.to_owned(),
                 Sensitive::new(value.as_bytes().to_vec()),
             )])),

@@ -7,6 +7,10 @@
 /// Removes every character Go's `unicode.IsPrint` rejects (controls, format characters such
 /// as U+FEFF and U+200B, every space but U+0020), then trims surrounding whitespace.
 pub fn sanitize(input: &str) -> String {
+    // Fast path (nearly every URL): printable ASCII only, so there is nothing to remove.
+    if input.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return input.trim_matches(' ').to_owned();
+    }
     let printable: String = input.chars().filter(|&c| is_go_printable(c)).collect();
     printable.trim().to_owned()
 }
@@ -160,7 +164,12 @@ fn simple_lowercase(c: char) -> char {
 }
 
 fn sanitize_and_lowercase(input: &str) -> String {
-    go_lowercase(&sanitize(input))
+    let mut sanitized = sanitize(input);
+    if sanitized.is_ascii() {
+        sanitized.make_ascii_lowercase();
+        return sanitized;
+    }
+    go_lowercase(&sanitized)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -178,6 +187,9 @@ fn try_normalize_git(input: &str) -> Option<String> {
 }
 
 fn normalize_hierarchical_git(url: &str, drop_userinfo: bool) -> Option<String> {
+    if let Some(simple) = normalize_simple_hierarchical_git(url, drop_userinfo) {
+        return Some(simple);
+    }
     let mut parsed = go_url::parse(url)?;
     if parsed.has_query_values() {
         return None;
@@ -187,6 +199,46 @@ fn normalize_hierarchical_git(url: &str, drop_userinfo: bool) -> Option<String> 
     }
     trim_git_path(&mut parsed.path);
     Some(parsed.to_go_string())
+}
+
+/// The common case without Go's URL machinery: only unreserved characters, `/`, `:` and
+/// `@`, and a host with at most a numeric port. For such URLs Go's parse and re-serialize
+/// change nothing, so normalizing is dropping userinfo and trimming the path. Anything
+/// else returns `None` and takes the full path (the tests compare both on every vector).
+fn normalize_simple_hierarchical_git(url: &str, drop_userinfo: bool) -> Option<String> {
+    let simple = |b: u8| b.is_ascii_alphanumeric() || b"-._~/:@".contains(&b);
+    if !url.bytes().all(simple) {
+        return None;
+    }
+    let (scheme, rest) = url.split_once("://")?;
+    let (authority, path) = rest.find('/').map_or((rest, ""), |i| rest.split_at(i));
+    let (userinfo, host) = match authority.rsplit_once('@') {
+        // Go escapes an '@', or a second ':', in userinfo it keeps.
+        Some((userinfo, _)) if !drop_userinfo && (userinfo.contains('@') || userinfo.matches(':').count() > 1) => {
+            return None
+        }
+        Some((userinfo, host)) => (Some(userinfo), host),
+        None => (None, authority),
+    };
+    match host.split_once(':') {
+        Some((name, port)) if name.is_empty() || port.contains(':') || !port.bytes().all(|b| b.is_ascii_digit()) => {
+            return None
+        }
+        _ if host.is_empty() => return None,
+        _ => {}
+    }
+    let path = path.strip_suffix('/').unwrap_or(path);
+    let path = path.strip_suffix(".git").unwrap_or(path);
+    let mut normalized = String::with_capacity(url.len());
+    normalized.push_str(scheme);
+    normalized.push_str("://");
+    if let Some(userinfo) = userinfo.filter(|_| !drop_userinfo) {
+        normalized.push_str(userinfo);
+        normalized.push('@');
+    }
+    normalized.push_str(host);
+    normalized.push_str(path);
+    Some(normalized)
 }
 
 fn trim_git_path(path: &mut Vec<u8>) {
@@ -1186,6 +1238,53 @@ pub fn for_display(url: &str) -> String {
             )
         }
         _ => clean,
+    }
+}
+
+#[cfg(test)]
+mod fast_path_tests {
+    use super::*;
+
+    /// The fast path must agree with Go's URL machinery wherever it answers.
+    #[test]
+    fn simple_git_urls_agree_with_the_full_parser() {
+        let mut inputs: Vec<String> = vec![
+            "https://github.com/example/repo.git".into(),
+            "https://github.com".into(),
+            "https://github.com/".into(),
+            "https://foo:bar@github.com/x/".into(),
+            "https://a@b@github.com/x".into(),
+            "ssh://a:b:c@host/x".into(),
+            "ssh://a:b@host/x".into(),
+            "https://github.com:443/x.git/".into(),
+            "https://github.com:/x".into(),
+            "https://:80/x".into(),
+            "https://h:1:2/x".into(),
+            "https://h:port/x".into(),
+            "ssh://git@github.com:2222/x.git".into(),
+            "ssh://user:pw@host/x//".into(),
+            "https://h/x.git.git".into(),
+            "https:///x".into(),
+            "https://h/~user/r_e-p.o".into(),
+        ];
+        let vectors: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/testdata/kargo-normalize.json")).unwrap(),
+        )
+        .unwrap();
+        inputs.extend(vectors["cases"].as_array().unwrap().iter().map(|c| c["input"].as_str().unwrap().to_ascii_lowercase()));
+        for input in inputs {
+            for drop_userinfo in [true, false] {
+                let Some(fast) = normalize_simple_hierarchical_git(&input, drop_userinfo) else { continue };
+                let full = go_url::parse(&input).filter(|p| !p.has_query_values()).map(|mut parsed| {
+                    if drop_userinfo {
+                        parsed.user = None;
+                    }
+                    trim_git_path(&mut parsed.path);
+                    parsed.to_go_string()
+                });
+                assert_eq!(Some(fast), full, "{input:?} (drop userinfo: {drop_userinfo})");
+            }
+        }
     }
 }
 

@@ -139,7 +139,7 @@ fn decide_pure(case: &Value) -> Result<Decision, String> {
     let project = case["project"].as_str().unwrap();
     let shared = case["shared_namespace"].as_str().unwrap();
     let all = secrets_of(case);
-    let namespaces: Vec<NamespaceSecrets> = [project, shared]
+    let namespaces: Vec<NamespaceSecrets<Secret>> = [project, shared]
         .iter()
         .map(|ns| NamespaceSecrets {
             namespace: ns.to_string(),

@@ -10,19 +10,20 @@
 //! (namespace, name, type label, `repoURL`, where the document is) that a small index in the
 //! cache folder keeps per file, keyed by the file's size, inode and timestamps. Only changed
 //! files are parsed again, and only the winning Secret's own document is parsed in full
-//! ([`Source::complete`]). The index holds no secret values.
+//! ([`Source::complete`]): listing hands out [`Listed::Summary`] references, not Secrets. The
+//! index holds no secret values.
 
 use std::cell::OnceCell;
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use super::index::{self, FileStamp, FileSummary, SecretSummary};
 use super::manifest::{self, Format};
-use super::{Listing, Source, SourceError};
-use crate::secret::{keys, CredType, Secret, CRED_TYPE_LABEL};
-use crate::sensitive::Sensitive;
+use super::{Listed, Listing, Source, SourceError};
+use crate::secret::{CredType, Secret};
 
 /// How deep sub-folders are followed.
 const MAX_DEPTH: usize = 8;
@@ -33,18 +34,29 @@ pub struct DirSource {
     loaded: OnceCell<Loaded>,
 }
 
-/// The folder as summarized: every Secret's summary and the file it lives in.
+/// The folder as summarized, each `namespace/name` once.
 struct Loaded {
     files: Vec<FileSummary>,
-    /// `namespace/name` → (file, secret) positions in `files`.
-    by_id: HashMap<String, (usize, usize)>,
+}
+
+impl Loaded {
+    /// The file holding a Secret, and its summary.
+    fn find(&self, namespace: &str, name: &str) -> Option<(&FileSummary, &SecretSummary)> {
+        self.files.iter().find_map(|file| {
+            file.secrets
+                .iter()
+                .find(|summary| &*summary.namespace == namespace && summary.name == name)
+                .map(|summary| (file, summary))
+        })
+    }
 }
 
 impl DirSource {
     /// `index_dir`: where to keep the summary index (`None`: parse every time).
     pub fn new(root: &Path, index_dir: Option<PathBuf>) -> DirSource {
         DirSource {
-            root: root.to_owned(),
+            // Absolute, so that the index means the same files from any working directory.
+            root: fs::canonicalize(root).unwrap_or_else(|_| root.to_owned()),
             index_dir,
             loaded: OnceCell::new(),
         }
@@ -68,7 +80,7 @@ impl DirSource {
         let mut secrets = Vec::new();
         for file in &loaded.files {
             for summary in &file.secrets {
-                secrets.push(self.complete(skeleton(summary))?);
+                secrets.push(complete_from(file, summary)?);
             }
         }
         Ok(secrets)
@@ -80,7 +92,7 @@ impl Source for DirSource {
         format!("dir ({})", self.root.display())
     }
 
-    fn list(&self, namespaces: &[&str], cred_type: CredType) -> Result<Vec<Listing>, SourceError> {
+    fn list(&self, namespaces: &[&str], cred_type: CredType) -> Result<Vec<Listing<'_>>, SourceError> {
         let loaded = self.loaded()?;
         let summaries = || loaded.files.iter().flat_map(|file| file.secrets.iter());
         Ok(namespaces
@@ -88,11 +100,8 @@ impl Source for DirSource {
             .map(|namespace| Listing {
                 namespace: (*namespace).to_owned(),
                 secrets: summaries()
-                    .filter(|s| {
-                        s.namespace == *namespace
-                            && s.cred_type.as_deref() == Some(cred_type.as_str())
-                    })
-                    .map(skeleton)
+                    .filter(|s| &*s.namespace == *namespace && s.cred_type.as_deref() == Some(cred_type.as_str()))
+                    .map(Listed::Summary)
                     .collect(),
             })
             .collect())
@@ -100,69 +109,43 @@ impl Source for DirSource {
 
     fn get(&self, namespace: &str, name: &str) -> Result<Option<Secret>, SourceError> {
         let loaded = self.loaded()?;
-        match loaded.by_id.get(&format!("{namespace}/{name}")) {
-            Some(&(file, secret)) => self
-                .complete(skeleton(&loaded.files[file].secrets[secret]))
-                .map(Some),
+        match loaded.find(namespace, name) {
+            Some((file, summary)) => complete_from(file, summary).map(Some),
             None => Ok(None),
         }
     }
 
-    fn complete(&self, secret: Secret) -> Result<Secret, SourceError> {
-        let loaded = self.loaded()?;
-        let Some(&(file_index, _)) = loaded.by_id.get(&secret.id()) else {
-            return Ok(secret);
-        };
-        let file = &loaded.files[file_index];
-        let folder_error = |reason: String| SourceError::Folder {
-            path: file.path.clone(),
-            reason,
-        };
-        let text =
-            fs::read_to_string(&file.path).map_err(|error| folder_error(error.to_string()))?;
-        let summary = &file.secrets[loaded.by_id[&secret.id()].1];
-        let document = text
-            .get(summary.start..summary.end)
-            .ok_or_else(|| folder_error("changed while being read".into()))?;
-        let parsed = manifest::parse(document, file.format, file.folder_namespace.as_deref())
-            .map_err(|error| folder_error(error.to_string()))?;
-        parsed
-            .secrets
-            .into_iter()
-            .find(|candidate| candidate.id() == secret.id())
-            .ok_or_else(|| folder_error(format!("secret {} changed while being read", secret.id())))
+    fn complete(&self, listed: &Listed<'_>) -> Result<Secret, SourceError> {
+        match listed {
+            Listed::Whole(secret) => Ok(secret.clone()),
+            Listed::Summary(summary) => match self.loaded()?.find(&summary.namespace, &summary.name) {
+                Some((file, summary)) => complete_from(file, summary),
+                None => Err(SourceError::Folder {
+                    path: self.root.display().to_string(),
+                    reason: format!("secret {}/{} is no longer listed", summary.namespace, summary.name),
+                }),
+            },
+        }
     }
 }
 
-/// A Secret carrying only what resolution looks at: labels and `repoURL`/`repoURLIsRegex`.
-fn skeleton(summary: &SecretSummary) -> Secret {
-    let mut secret = Secret {
-        namespace: summary.namespace.clone(),
-        name: summary.name.clone(),
-        ..Secret::default()
+/// Parses the one document that holds a Secret.
+fn complete_from(file: &FileSummary, summary: &SecretSummary) -> Result<Secret, SourceError> {
+    let folder_error = |reason: String| SourceError::Folder {
+        path: file.path.clone(),
+        reason,
     };
-    if let Some(cred_type) = &summary.cred_type {
-        secret
-            .labels
-            .insert(CRED_TYPE_LABEL.to_owned(), cred_type.clone());
-    }
-    if summary.has_data {
-        let mut data = std::collections::BTreeMap::new();
-        if let Some(repo_url) = &summary.repo_url {
-            data.insert(
-                keys::REPO_URL.to_owned(),
-                Sensitive::new(repo_url.clone().into_bytes()),
-            );
-        }
-        if summary.is_regex {
-            data.insert(
-                keys::REPO_URL_IS_REGEX.to_owned(),
-                Sensitive::new(b"true".to_vec()),
-            );
-        }
-        secret.data = Some(data);
-    }
-    secret
+    let text = fs::read_to_string(&file.path).map_err(|error| folder_error(error.to_string()))?;
+    let document = text
+        .get(summary.start..summary.end)
+        .ok_or_else(|| folder_error("changed while being read".into()))?;
+    let parsed = manifest::parse(document, file.format, file.folder_namespace.as_deref())
+        .map_err(|error| folder_error(error.to_string()))?;
+    parsed
+        .secrets
+        .into_iter()
+        .find(|secret| *secret.namespace == *summary.namespace && secret.name == summary.name)
+        .ok_or_else(|| folder_error(format!("secret {}/{} changed while being read", summary.namespace, summary.name)))
 }
 
 /// A manifest file found under the root.
@@ -191,18 +174,18 @@ fn load_folder(root: &Path, index_dir: Option<&Path>) -> Result<Loaded, SourceEr
     walk(root, None, 0, &mut found).map_err(|error| root_error(error.to_string()))?;
     found.sort_by(|a, b| a.path.cmp(&b.path));
 
-    let previous = index_dir
+    let mut previous = index_dir
         .map(|dir| index::read(dir, root))
         .unwrap_or_default();
     let mut changed = previous.len() != found.len();
     let mut files = Vec::with_capacity(found.len());
     for file in found {
         let path = file.path.display().to_string();
-        let summary = match previous.get(&path) {
+        let summary = match previous.remove(&path) {
             Some(known)
                 if known.stamp == file.stamp && known.folder_namespace == file.folder_namespace =>
             {
-                known.clone()
+                known
             }
             _ => {
                 changed = true;
@@ -217,7 +200,7 @@ fn load_folder(root: &Path, index_dir: Option<&Path>) -> Result<Loaded, SourceEr
         }
     }
     report(&files);
-    Ok(index_by_id(files))
+    Ok(drop_duplicates(files))
 }
 
 /// Parses one file into summaries. A file that does not parse has none, and one warning.
@@ -292,28 +275,51 @@ fn report(files: &[FileSummary]) {
     }
 }
 
-/// Indexes Secrets by `namespace/name`; a name defined twice keeps its first definition.
-fn index_by_id(mut files: Vec<FileSummary>) -> Loaded {
-    let mut by_id = HashMap::new();
-    for file_index in 0..files.len() {
-        let mut kept = Vec::new();
-        for summary in std::mem::take(&mut files[file_index].secrets) {
-            let id = format!("{}/{}", summary.namespace, summary.name);
-            if let Some(&(first, _)) = by_id.get(&id) {
-                let first: &FileSummary = &files[first];
-                crate::warn!(
-                    "{}: secret {id} is defined again (first in {}); ignoring this one",
-                    files[file_index].path,
-                    first.path
-                );
-                continue;
-            }
-            by_id.insert(id, (file_index, kept.len()));
-            kept.push(summary);
-        }
-        files[file_index].secrets = kept;
+/// FNV-1a for small in-process maps: SipHash's flood resistance buys nothing here, and
+/// thousands of keys are hashed on every lookup.
+#[derive(Default)]
+struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
     }
-    Loaded { files, by_id }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let start = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
+        self.0 = bytes
+            .iter()
+            .fold(start, |hash, byte| (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3));
+    }
+}
+
+/// A `namespace/name` defined twice keeps its first definition, with a warning.
+fn drop_duplicates(mut files: Vec<FileSummary>) -> Loaded {
+    let mut duplicates = Vec::new();
+    {
+        let mut first_seen: HashMap<(&str, &str), usize, BuildHasherDefault<Fnv>> = HashMap::default();
+        for (file_index, file) in files.iter().enumerate() {
+            for (secret_index, summary) in file.secrets.iter().enumerate() {
+                let key = (&*summary.namespace, summary.name.as_str());
+                if let Some(&first) = first_seen.get(&key) {
+                    crate::warn!(
+                        "{}: secret {}/{} is defined again (first in {}); ignoring this one",
+                        file.path,
+                        summary.namespace,
+                        summary.name,
+                        files[first].path
+                    );
+                    duplicates.push((file_index, secret_index));
+                } else {
+                    first_seen.insert(key, file_index);
+                }
+            }
+        }
+    }
+    for (file_index, secret_index) in duplicates.into_iter().rev() {
+        files[file_index].secrets.remove(secret_index);
+    }
+    Loaded { files }
 }
 
 fn walk(
@@ -368,6 +374,7 @@ fn walk(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resolve::Candidate;
 
     const GOOD: &str = "kind: Secret\nmetadata:\n  name: good\n  labels: {kargo.akuity.io/cred-type: git}\nstringData: {repoURL: 'https://x/y', username: u, password: p}\n";
 
@@ -375,7 +382,7 @@ mod tests {
         source.list(&[namespace], cred_type).unwrap()[0]
             .secrets
             .iter()
-            .map(Secret::id)
+            .map(Candidate::id)
             .collect()
     }
 

@@ -13,11 +13,11 @@ use base64::Engine as _;
 use serde::Deserialize;
 use serde_norway::Value;
 
-use crate::secret::Secret;
+use crate::secret::{Data, Secret};
 use crate::sensitive::Sensitive;
 
 /// The syntax of a manifest file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     Yaml,
     Json,
@@ -208,7 +208,6 @@ fn to_secret(
     })
 }
 
-type Data = BTreeMap<String, Sensitive<Vec<u8>>>;
 
 /// `data` decoded from base64, then `stringData` on top. `None` when neither is present.
 fn merge_data(data: Option<&Value>, string_data: Option<&Value>) -> Result<Option<Data>, String> {

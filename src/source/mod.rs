@@ -8,13 +8,65 @@ pub mod index;
 pub mod manifest;
 
 use crate::config::{Settings, SourceKind};
-use crate::secret::{CredType, Secret};
+use crate::resolve::Candidate;
+use crate::secret::{keys, CredType, Secret, ValueError};
+
+/// A Secret as a source lists it: whole, or a summary (name, type, `repoURL`) whose
+/// remaining data [`Source::complete`] reads when it wins.
+#[derive(Debug, Clone)]
+pub enum Listed<'a> {
+    Whole(Secret),
+    Summary(&'a index::SecretSummary),
+}
 
 /// What listing one namespace produced.
 #[derive(Debug, Clone, Default)]
-pub struct Listing {
+pub struct Listing<'a> {
     pub namespace: String,
-    pub secrets: Vec<Secret>,
+    pub secrets: Vec<Listed<'a>>,
+}
+
+impl Candidate for Listed<'_> {
+    fn namespace(&self) -> &str {
+        match self {
+            Listed::Whole(secret) => &secret.namespace,
+            Listed::Summary(summary) => &summary.namespace,
+        }
+    }
+
+    fn name(&self) -> &str {
+        match self {
+            Listed::Whole(secret) => &secret.name,
+            Listed::Summary(summary) => &summary.name,
+        }
+    }
+
+    fn is_regex(&self) -> bool {
+        match self {
+            Listed::Whole(secret) => secret.is_regex(),
+            Listed::Summary(summary) => summary.is_regex,
+        }
+    }
+
+    fn repo_url(&self) -> Result<Option<&str>, ValueError> {
+        match self {
+            Listed::Whole(secret) => secret.trimmed_text(keys::REPO_URL),
+            Listed::Summary(summary) if summary.repo_url_invalid => Err(ValueError::NotUtf8 {
+                secret: self.id(),
+                key: keys::REPO_URL.to_owned(),
+            }),
+            Listed::Summary(summary) => Ok(summary.repo_url.as_deref().map(crate::secret::trim_one_newline)),
+        }
+    }
+
+    fn known_normalized(&self, cred_type: CredType) -> Option<&str> {
+        match self {
+            Listed::Summary(summary) if summary.cred_type.as_deref() == Some(cred_type.as_str()) => {
+                summary.normalized.as_deref()
+            }
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -33,16 +85,13 @@ pub trait Source {
     fn describe(&self) -> String;
 
     /// The Secrets labelled with `cred_type` in each namespace, in the order given.
-    fn list(&self, namespaces: &[&str], cred_type: CredType) -> Result<Vec<Listing>, SourceError>;
+    fn list(&self, namespaces: &[&str], cred_type: CredType) -> Result<Vec<Listing<'_>>, SourceError>;
 
     /// One Secret by name, whatever its labels.
     fn get(&self, namespace: &str, name: &str) -> Result<Option<Secret>, SourceError>;
 
-    /// The whole Secret behind one that [`Source::list`] returned. A source may list
-    /// summaries (name, labels, `repoURL`) and read the rest only for the Secret that wins.
-    fn complete(&self, secret: Secret) -> Result<Secret, SourceError> {
-        Ok(secret)
-    }
+    /// The whole Secret behind one that [`Source::list`] returned.
+    fn complete(&self, listed: &Listed<'_>) -> Result<Secret, SourceError>;
 }
 
 /// Opens the source the settings chose.
