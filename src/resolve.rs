@@ -350,7 +350,12 @@ fn judge<C: Candidate>(
     }
 }
 
-fn judge_exact<C: Candidate>(target: &Target, secret: &C, repo_url: &str, thoroughness: Thoroughness) -> Verdict {
+fn judge_exact<C: Candidate>(
+    target: &Target,
+    secret: &C,
+    repo_url: &str,
+    thoroughness: Thoroughness,
+) -> Verdict {
     let cred_type = target.cred_type();
     if let Target::RegistryHost { .. } = target {
         if cred_type == CredType::Helm && is_chart_repository_url(repo_url) {

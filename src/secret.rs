@@ -145,7 +145,8 @@ impl Data {
     }
 
     fn position(&self, key: &str) -> Result<usize, usize> {
-        self.0.binary_search_by(|(candidate, _)| candidate.as_str().cmp(key))
+        self.0
+            .binary_search_by(|(candidate, _)| candidate.as_str().cmp(key))
     }
 }
 

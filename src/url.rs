@@ -214,14 +214,20 @@ fn normalize_simple_hierarchical_git(url: &str, drop_userinfo: bool) -> Option<S
     let (authority, path) = rest.find('/').map_or((rest, ""), |i| rest.split_at(i));
     let (userinfo, host) = match authority.rsplit_once('@') {
         // Go escapes an '@', or a second ':', in userinfo it keeps.
-        Some((userinfo, _)) if !drop_userinfo && (userinfo.contains('@') || userinfo.matches(':').count() > 1) => {
+        Some((userinfo, _))
+            if !drop_userinfo && (userinfo.contains('@') || userinfo.matches(':').count() > 1) =>
+        {
             return None
         }
         Some((userinfo, host)) => (Some(userinfo), host),
         None => (None, authority),
     };
     match host.split_once(':') {
-        Some((name, port)) if name.is_empty() || port.contains(':') || !port.bytes().all(|b| b.is_ascii_digit()) => {
+        Some((name, port))
+            if name.is_empty()
+                || port.contains(':')
+                || !port.bytes().all(|b| b.is_ascii_digit()) =>
+        {
             return None
         }
         _ if host.is_empty() => return None,
@@ -1268,21 +1274,40 @@ mod fast_path_tests {
             "https://h/~user/r_e-p.o".into(),
         ];
         let vectors: serde_json::Value = serde_json::from_str(
-            &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/testdata/kargo-normalize.json")).unwrap(),
+            &std::fs::read_to_string(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../shared/testdata/kargo-normalize.json"
+            ))
+            .unwrap(),
         )
         .unwrap();
-        inputs.extend(vectors["cases"].as_array().unwrap().iter().map(|c| c["input"].as_str().unwrap().to_ascii_lowercase()));
+        inputs.extend(
+            vectors["cases"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["input"].as_str().unwrap().to_ascii_lowercase()),
+        );
         for input in inputs {
             for drop_userinfo in [true, false] {
-                let Some(fast) = normalize_simple_hierarchical_git(&input, drop_userinfo) else { continue };
-                let full = go_url::parse(&input).filter(|p| !p.has_query_values()).map(|mut parsed| {
-                    if drop_userinfo {
-                        parsed.user = None;
-                    }
-                    trim_git_path(&mut parsed.path);
-                    parsed.to_go_string()
-                });
-                assert_eq!(Some(fast), full, "{input:?} (drop userinfo: {drop_userinfo})");
+                let Some(fast) = normalize_simple_hierarchical_git(&input, drop_userinfo) else {
+                    continue;
+                };
+                let full =
+                    go_url::parse(&input)
+                        .filter(|p| !p.has_query_values())
+                        .map(|mut parsed| {
+                            if drop_userinfo {
+                                parsed.user = None;
+                            }
+                            trim_git_path(&mut parsed.path);
+                            parsed.to_go_string()
+                        });
+                assert_eq!(
+                    Some(fast),
+                    full,
+                    "{input:?} (drop userinfo: {drop_userinfo})"
+                );
             }
         }
     }

@@ -211,7 +211,7 @@ fn explain_shows_source_urls_namespaces_candidates_note_and_result() {
 
     let source = line(&out, "source:");
     assert!(source.contains("dir"), "{source}");
-    assert!(source.contains("examples/secrets"), "the folder: {source}");
+    assert!(source.contains("secrets"), "the folder: {source}");
     assert!(source.contains("exists"), "why it was chosen: {source}");
 
     let url = line(&out, "url:");

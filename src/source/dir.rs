@@ -15,8 +15,8 @@
 
 use std::cell::OnceCell;
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::fs;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -92,7 +92,11 @@ impl Source for DirSource {
         format!("dir ({})", self.root.display())
     }
 
-    fn list(&self, namespaces: &[&str], cred_type: CredType) -> Result<Vec<Listing<'_>>, SourceError> {
+    fn list(
+        &self,
+        namespaces: &[&str],
+        cred_type: CredType,
+    ) -> Result<Vec<Listing<'_>>, SourceError> {
         let loaded = self.loaded()?;
         let summaries = || loaded.files.iter().flat_map(|file| file.secrets.iter());
         Ok(namespaces
@@ -100,7 +104,10 @@ impl Source for DirSource {
             .map(|namespace| Listing {
                 namespace: (*namespace).to_owned(),
                 secrets: summaries()
-                    .filter(|s| &*s.namespace == *namespace && s.cred_type.as_deref() == Some(cred_type.as_str()))
+                    .filter(|s| {
+                        &*s.namespace == *namespace
+                            && s.cred_type.as_deref() == Some(cred_type.as_str())
+                    })
                     .map(Listed::Summary)
                     .collect(),
             })
@@ -118,13 +125,18 @@ impl Source for DirSource {
     fn complete(&self, listed: &Listed<'_>) -> Result<Secret, SourceError> {
         match listed {
             Listed::Whole(secret) => Ok(secret.clone()),
-            Listed::Summary(summary) => match self.loaded()?.find(&summary.namespace, &summary.name) {
-                Some((file, summary)) => complete_from(file, summary),
-                None => Err(SourceError::Folder {
-                    path: self.root.display().to_string(),
-                    reason: format!("secret {}/{} is no longer listed", summary.namespace, summary.name),
-                }),
-            },
+            Listed::Summary(summary) => {
+                match self.loaded()?.find(&summary.namespace, &summary.name) {
+                    Some((file, summary)) => complete_from(file, summary),
+                    None => Err(SourceError::Folder {
+                        path: self.root.display().to_string(),
+                        reason: format!(
+                            "secret {}/{} is no longer listed",
+                            summary.namespace, summary.name
+                        ),
+                    }),
+                }
+            }
         }
     }
 }
@@ -145,7 +157,12 @@ fn complete_from(file: &FileSummary, summary: &SecretSummary) -> Result<Secret, 
         .secrets
         .into_iter()
         .find(|secret| *secret.namespace == *summary.namespace && secret.name == summary.name)
-        .ok_or_else(|| folder_error(format!("secret {}/{} changed while being read", summary.namespace, summary.name)))
+        .ok_or_else(|| {
+            folder_error(format!(
+                "secret {}/{} changed while being read",
+                summary.namespace, summary.name
+            ))
+        })
 }
 
 /// A manifest file found under the root.
@@ -286,10 +303,14 @@ impl Hasher for Fnv {
     }
 
     fn write(&mut self, bytes: &[u8]) {
-        let start = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
-        self.0 = bytes
-            .iter()
-            .fold(start, |hash, byte| (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3));
+        let start = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        self.0 = bytes.iter().fold(start, |hash, byte| {
+            (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3)
+        });
     }
 }
 
@@ -297,7 +318,8 @@ impl Hasher for Fnv {
 fn drop_duplicates(mut files: Vec<FileSummary>) -> Loaded {
     let mut duplicates = Vec::new();
     {
-        let mut first_seen: HashMap<(&str, &str), usize, BuildHasherDefault<Fnv>> = HashMap::default();
+        let mut first_seen: HashMap<(&str, &str), usize, BuildHasherDefault<Fnv>> =
+            HashMap::default();
         for (file_index, file) in files.iter().enumerate() {
             for (secret_index, summary) in file.secrets.iter().enumerate() {
                 let key = (&*summary.namespace, summary.name.as_str());

@@ -17,7 +17,6 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-
 use super::manifest::Format;
 use crate::resolve;
 use crate::secret::{keys, trim_one_newline, CredType, Secret, CRED_TYPE_LABEL};
@@ -67,7 +66,10 @@ pub struct SecretSummary {
 impl SecretSummary {
     pub fn of(secret: &Secret, start: usize, end: usize) -> SecretSummary {
         let repo_url = secret.text(keys::REPO_URL);
-        let cred_type: Option<Rc<str>> = secret.labels.get(CRED_TYPE_LABEL).map(|label| label.as_str().into());
+        let cred_type: Option<Rc<str>> = secret
+            .labels
+            .get(CRED_TYPE_LABEL)
+            .map(|label| label.as_str().into());
         let normalized = match (&repo_url, cred_type.as_deref().map(str::parse::<CredType>)) {
             (Ok(Some(url)), Some(Ok(cred_type))) if !secret.is_regex() => {
                 Some(resolve::normalize(cred_type, trim_one_newline(url)))
@@ -275,12 +277,18 @@ fn unescape(text: &str) -> String {
 /// Replaces the index of `root` atomically (temporary file, then rename).
 pub fn write(index_dir: &Path, root: &Path, files: &[FileSummary]) {
     if let Err(error) = try_write(index_dir, root, files) {
-        crate::debug!("not keeping a summary index in {}: {error}", index_dir.display());
+        crate::debug!(
+            "not keeping a summary index in {}: {error}",
+            index_dir.display()
+        );
     }
 }
 
 fn try_write(index_dir: &Path, root: &Path, files: &[FileSummary]) -> std::io::Result<()> {
-    fs::DirBuilder::new().recursive(true).mode(0o700).create(index_dir)?;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(index_dir)?;
     let bytes = render(&root_key(root), files).into_bytes();
     let path = index_path(index_dir, root);
     let nanos = std::time::SystemTime::now()
@@ -293,7 +301,9 @@ fn try_write(index_dir: &Path, root: &Path, files: &[FileSummary]) -> std::io::R
         .create_new(true)
         .mode(0o600)
         .open(&temporary)?;
-    let written = file.write_all(&bytes).and_then(|_| fs::rename(&temporary, &path));
+    let written = file
+        .write_all(&bytes)
+        .and_then(|_| fs::rename(&temporary, &path));
     if written.is_err() {
         let _ = fs::remove_file(&temporary);
     }
@@ -327,7 +337,13 @@ mod tests {
     fn round_trips_awkward_text() {
         let file = FileSummary {
             path: "/x/a\tb.yaml".into(),
-            stamp: FileStamp { len: 1, inode: 2, mtime_ns: -3, ctime_ns: 4, mode: 0o600 },
+            stamp: FileStamp {
+                len: 1,
+                inode: 2,
+                mtime_ns: -3,
+                ctime_ns: 4,
+                mode: 0o600,
+            },
             format: Format::Yaml,
             folder_namespace: None,
             secrets: vec![SecretSummary {

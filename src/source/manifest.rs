@@ -208,7 +208,6 @@ fn to_secret(
     })
 }
 
-
 /// `data` decoded from base64, then `stringData` on top. `None` when neither is present.
 fn merge_data(data: Option<&Value>, string_data: Option<&Value>) -> Result<Option<Data>, String> {
     if is_absent(data) && is_absent(string_data) {

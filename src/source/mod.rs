@@ -55,13 +55,18 @@ impl Candidate for Listed<'_> {
                 secret: self.id(),
                 key: keys::REPO_URL.to_owned(),
             }),
-            Listed::Summary(summary) => Ok(summary.repo_url.as_deref().map(crate::secret::trim_one_newline)),
+            Listed::Summary(summary) => Ok(summary
+                .repo_url
+                .as_deref()
+                .map(crate::secret::trim_one_newline)),
         }
     }
 
     fn known_normalized(&self, cred_type: CredType) -> Option<&str> {
         match self {
-            Listed::Summary(summary) if summary.cred_type.as_deref() == Some(cred_type.as_str()) => {
+            Listed::Summary(summary)
+                if summary.cred_type.as_deref() == Some(cred_type.as_str()) =>
+            {
                 summary.normalized.as_deref()
             }
             _ => None,
@@ -85,7 +90,11 @@ pub trait Source {
     fn describe(&self) -> String;
 
     /// The Secrets labelled with `cred_type` in each namespace, in the order given.
-    fn list(&self, namespaces: &[&str], cred_type: CredType) -> Result<Vec<Listing<'_>>, SourceError>;
+    fn list(
+        &self,
+        namespaces: &[&str],
+        cred_type: CredType,
+    ) -> Result<Vec<Listing<'_>>, SourceError>;
 
     /// One Secret by name, whatever its labels.
     fn get(&self, namespace: &str, name: &str) -> Result<Option<Secret>, SourceError>;

@@ -48,10 +48,12 @@ pub struct Env {
 }
 
 impl Env {
-    /// An environment whose secrets folder is the committed examples.
+    /// An environment whose secrets folder is a copy of the committed examples, mode 0600
+    /// as a user would keep it (a git checkout leaves them 0644, which earns a warning).
     pub fn with_examples() -> Env {
         let env = Env::empty();
-        env.var("KARGO_CREDS_SECRETS_DIR", examples_dir().to_str().unwrap())
+        copy_private(&examples_dir(), &env.secrets_dir());
+        env
     }
 
     /// An environment with an empty secrets folder at `$HOME/secrets`.
@@ -150,5 +152,21 @@ pub fn assert_no_secrets_in_stderr(output: &Output, secrets: &[&str]) {
             !stderr.contains(secret),
             "stderr leaks a secret value ({secret}):\n{stderr}"
         );
+    }
+}
+
+/// Copies a folder tree, files 0600.
+pub fn copy_private(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_private(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+            std::fs::set_permissions(&target, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+                .unwrap();
+        }
     }
 }
