@@ -534,13 +534,11 @@ pub fn compile_pattern(pattern: &str) -> Result<Regex, String> {
             regex::Error::CompiledTooBig(limit) => {
                 format!("pattern compiles to more than {limit} bytes")
             }
-            other => other
-                .to_string()
-                .lines()
-                .last()
-                .unwrap_or("")
-                .trim()
-                .to_owned(),
+            other => {
+                let detail = other.to_string();
+                let last = detail.lines().last().unwrap_or("").trim();
+                last.strip_prefix("error: ").unwrap_or(last).to_owned()
+            }
         })
 }
 
