@@ -12,6 +12,9 @@ use kargo_creds::resolve::Thoroughness;
 use kargo_creds::secret::CredType;
 use kargo_creds::{log, report, url};
 
+#[path = "kargo-creds/manage.rs"]
+mod manage;
+
 const PROGRAM: &str = "kargo-creds";
 
 #[derive(Parser)]
@@ -41,9 +44,14 @@ enum Command {
         #[arg(short, long, value_enum, default_value_t = ResolveOutput::Text)]
         output: ResolveOutput,
     },
-    /// Print the credentials for a URL (for scripts: helm registry login, curl, …)
+    /// Print the credentials for a URL (for scripts: helm registry login, curl, …), or show
+    /// credential Secrets (`get credentials [NAME]`, `get generic-credentials [NAME]`)
+    #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
     Get {
-        url: String,
+        #[command(subcommand)]
+        what: Option<manage::Managed>,
+        #[arg(required = true)]
+        url: Option<String>,
         #[arg(long = "type", value_parser = parse_cred_type)]
         cred_type: Option<CredType>,
         /// Look up a registry host as docker-credential-kargo does
@@ -51,6 +59,30 @@ enum Command {
         registry: bool,
         #[arg(short, long, value_enum, default_value_t = GetOutput::Json)]
         output: GetOutput,
+    },
+    /// Create credentials (`create credentials NAME --git --repo-url URL --username U`)
+    Create {
+        #[command(subcommand)]
+        what: manage::Create,
+    },
+    /// Change some fields of credentials; the others stay as they are
+    Update {
+        #[command(subcommand)]
+        what: manage::Update,
+    },
+    /// Delete credentials
+    Delete {
+        #[command(subcommand)]
+        what: manage::Managed,
+    },
+    /// Print a generic Secret's value, or all its keys as KEY=VALUE lines (the CLI analogue
+    /// of the secret() and sharedSecret() expression functions)
+    Secret {
+        name: String,
+        key: Option<String>,
+        /// From the shared namespace (generic credentials only)
+        #[arg(long)]
+        shared: bool,
     },
     /// Print the version
     Version,
@@ -71,7 +103,7 @@ enum GetOutput {
     SshKey,
 }
 
-fn parse_cred_type(text: &str) -> Result<CredType, String> {
+pub(crate) fn parse_cred_type(text: &str) -> Result<CredType, String> {
     match text.parse()? {
         CredType::Generic => {
             Err("generic Secrets are read with `kargo-creds secret`, not resolved".into())
@@ -125,13 +157,24 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Get {
+            what: Some(what), ..
+        } => manage::show(&lookup, what),
+        Command::Get {
             url,
             cred_type,
             registry,
             output,
+            ..
         } => {
+            let url = url.unwrap_or_default();
             let report = find(&lookup, &url, cred_type, registry, Thoroughness::FirstMatch)?;
             get(&report, &url, output)
+        }
+        Command::Create { what } => manage::create(&lookup, what),
+        Command::Update { what } => manage::update(&lookup, what),
+        Command::Delete { what } => manage::delete(&lookup, what),
+        Command::Secret { name, key, shared } => {
+            manage::print_secret(&lookup, &name, key.as_deref(), shared)
         }
         Command::Version => unreachable!("handled above"),
     }
@@ -228,7 +271,7 @@ fn shell_quote(value: &str) -> String {
     }
 }
 
-fn print(text: &str) {
+pub(crate) fn print(text: &str) {
     let mut stdout = io::stdout().lock();
     let _ = stdout.write_all(text.as_bytes());
     let _ = stdout.flush();

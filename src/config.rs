@@ -14,6 +14,8 @@ use crate::secret::CredType;
 
 pub const DEFAULT_SHARED_NAMESPACE: &str = "kargo-shared-resources";
 pub const DEFAULT_EXPIRY_MARGIN: Duration = Duration::from_secs(300);
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Flags shared by `git-credential-kargo` and `kargo-creds` (docker passes no flags).
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -86,6 +88,9 @@ pub struct Settings {
     pub cache_dir: PathBuf,
     pub no_cache: bool,
     pub expiry_margin: Duration,
+    /// Network timeouts: establishing a connection, and a whole request.
+    pub connect_timeout: Duration,
+    pub request_timeout: Duration,
     pub allow_http: bool,
     pub docker_types: Vec<CredType>,
     pub log_level: Level,
@@ -122,6 +127,8 @@ struct FileConfig {
     cache_dir: Option<PathBuf>,
     no_cache: Option<bool>,
     expiry_margin: Option<u64>,
+    connect_timeout: Option<f64>,
+    request_timeout: Option<f64>,
     allow_http: Option<bool>,
     docker_types: Option<StringOrList>,
     log: Option<String>,
@@ -236,6 +243,18 @@ impl Settings {
                 .map(Duration::from_secs)
                 .unwrap_or(DEFAULT_EXPIRY_MARGIN),
         };
+        let connect_timeout = seconds_setting(
+            env("KARGO_CREDS_CONNECT_TIMEOUT"),
+            "KARGO_CREDS_CONNECT_TIMEOUT",
+            file.connect_timeout,
+            DEFAULT_CONNECT_TIMEOUT,
+        )?;
+        let request_timeout = seconds_setting(
+            env("KARGO_CREDS_REQUEST_TIMEOUT"),
+            "KARGO_CREDS_REQUEST_TIMEOUT",
+            file.request_timeout,
+            DEFAULT_REQUEST_TIMEOUT,
+        )?;
         let docker_types = match env("KARGO_CREDS_DOCKER_TYPES") {
             Some(value) => parse_docker_types(&value, "KARGO_CREDS_DOCKER_TYPES")?,
             None => match &file.docker_types {
@@ -270,6 +289,8 @@ impl Settings {
             cache_dir,
             no_cache,
             expiry_margin,
+            connect_timeout,
+            request_timeout,
             allow_http,
             docker_types,
             log_level,
@@ -335,6 +356,37 @@ fn parse_bool(value: &str, setting: &'static str, origin: &str) -> Result<bool, 
             reason: format!("{value:?} is not true or false"),
         }),
     }
+}
+
+/// A timeout in seconds (fractions allowed) from the environment or the config file.
+fn seconds_setting(
+    from_env: Option<String>,
+    variable: &str,
+    from_file: Option<f64>,
+    default: Duration,
+) -> Result<Duration, ConfigError> {
+    let seconds = match from_env {
+        Some(text) => text
+            .trim()
+            .parse::<f64>()
+            .map_err(|_| ConfigError::Invalid {
+                setting: "timeout",
+                origin: variable.to_owned(),
+                reason: format!("{text:?} is not a number of seconds"),
+            })?,
+        None => match from_file {
+            Some(seconds) => seconds,
+            None => return Ok(default),
+        },
+    };
+    if !(seconds > 0.0 && seconds < 86_400.0) {
+        return Err(ConfigError::Invalid {
+            setting: "timeout",
+            origin: variable.to_owned(),
+            reason: format!("{seconds} is not between 0 and 86400 seconds"),
+        });
+    }
+    Ok(Duration::from_secs_f64(seconds))
 }
 
 fn parse_docker_types(value: &str, origin: &str) -> Result<Vec<CredType>, ConfigError> {

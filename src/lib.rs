@@ -21,9 +21,13 @@
 //! * [`protocol`] — the git and docker credential-helper wire formats (pure).
 //! * [`log`] — one-line diagnostics on stderr.
 
+pub mod cache;
 pub mod config;
+pub mod fsutil;
 pub mod log;
 pub mod lookup;
+pub mod manage;
+pub mod net;
 pub mod protocol;
 pub mod provider;
 pub mod report;

@@ -27,7 +27,7 @@ pub enum Answer {
     NoMatch,
     /// A Secret matched; `selection` says what its provider makes of it.
     Matched {
-        secret: Secret,
+        secret: Box<Secret>,
         selection: Selection,
     },
 }
@@ -160,7 +160,10 @@ impl<'a> Lookup<'a> {
                 let selection = self.select_provider(&secret, &target)?;
                 return Ok(Report {
                     sections,
-                    answer: Answer::Matched { secret, selection },
+                    answer: Answer::Matched {
+                        secret: Box::new(secret),
+                        selection,
+                    },
                 });
             }
         }

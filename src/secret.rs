@@ -91,6 +91,17 @@ pub struct Secret {
     pub annotations: BTreeMap<String, String>,
     /// `None` when the Secret has no data at all.
     pub data: Option<Data>,
+    /// What the API server adds, when the source has it (shown by `get credentials`).
+    pub server: ServerFields,
+}
+
+/// Fields a Kubernetes API server fills in; empty for a manifest in a folder.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ServerFields {
+    /// Unix seconds.
+    pub created_at: Option<i64>,
+    pub resource_version: Option<String>,
+    pub uid: Option<String>,
 }
 
 /// A Secret's `data`, ordered by key, every value [`Sensitive`]. A sorted vector rather

@@ -59,6 +59,7 @@ fn secrets_of(case: &Value) -> Vec<Secret> {
                     })
                     .collect()
             }),
+            ..Secret::default()
         })
         .collect()
 }
@@ -175,7 +176,7 @@ fn decide_pure(case: &Value) -> Result<Decision, String> {
         };
         let selection = provider::select(winner, &request).map_err(|e| e.to_string())?;
         return Ok(decision_of(&Answer::Matched {
-            secret: winner.clone(),
+            secret: Box::new(winner.clone()),
             selection,
         }));
     }

@@ -122,6 +122,84 @@ impl Source for DirSource {
         }
     }
 
+    fn create(&self, secret: &Secret) -> Result<(), SourceError> {
+        if self
+            .loaded()?
+            .find(&secret.namespace, &secret.name)
+            .is_some()
+        {
+            return Err(SourceError::AlreadyExists { id: secret.id() });
+        }
+        let folder = self.root.join(&secret.namespace);
+        let path = folder.join(format!("{}.yaml", secret.name));
+        if path.exists() {
+            return Err(write_error(
+                &path,
+                "a file of that name exists and holds no such Secret".into(),
+            ));
+        }
+        crate::fsutil::create_private_dir(&folder)
+            .map_err(|e| write_error(&folder, e.to_string()))?;
+        write_file(&path, &manifest::render(secret, Format::Yaml))
+    }
+
+    fn replace(&self, secret: &Secret) -> Result<(), SourceError> {
+        let (file, summary) = self.located(&secret.namespace, &secret.name)?;
+        let text = read_file(&file.path)?;
+        let rendered = manifest::render(secret, file.format);
+        let updated = match file.format {
+            Format::Json
+                if serde_json::from_str::<serde_json::Value>(&text)
+                    .ok()
+                    .and_then(|v| v["kind"].as_str().map(str::to_owned))
+                    .as_deref()
+                    == Some("Secret") =>
+            {
+                rendered
+            }
+            Format::Json => {
+                return Err(write_error(
+                    Path::new(&file.path),
+                    format!(
+                        "secret {} is inside a List there; edit that file by hand",
+                        secret.id()
+                    ),
+                ))
+            }
+            Format::Yaml => {
+                let document = &text[summary.start..summary.end];
+                let marker = document
+                    .lines()
+                    .next()
+                    .filter(|line| line.starts_with("---"))
+                    .map(|line| format!("{line}\n"));
+                format!(
+                    "{}{}{rendered}{}",
+                    &text[..summary.start],
+                    marker.unwrap_or_default(),
+                    &text[summary.end..]
+                )
+            }
+        };
+        write_file(Path::new(&file.path), &updated)
+    }
+
+    fn delete(&self, namespace: &str, name: &str) -> Result<(), SourceError> {
+        let (file, summary) = self.located(namespace, name)?;
+        let text = read_file(&file.path)?;
+        let remaining = format!("{}{}", &text[..summary.start], &text[summary.end..]);
+        let nothing_left = file.format == Format::Json
+            || manifest::split_yaml_documents(&remaining)
+                .iter()
+                .all(|&(start, end, _)| is_blank_document(&remaining[start..end]));
+        if nothing_left {
+            fs::remove_file(&file.path)
+                .map_err(|e| write_error(Path::new(&file.path), e.to_string()))
+        } else {
+            write_file(Path::new(&file.path), &remaining)
+        }
+    }
+
     fn complete(&self, listed: &Listed<'_>) -> Result<Secret, SourceError> {
         match listed {
             Listed::Whole(secret) => Ok(secret.clone()),
@@ -141,6 +219,63 @@ impl Source for DirSource {
     }
 }
 
+impl DirSource {
+    /// Where a Secret lives, for a writer: its file must hold it alone (a JSON file) or as
+    /// its own document (YAML), so that rewriting it touches nothing else.
+    fn located(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<(&FileSummary, &SecretSummary), SourceError> {
+        let (file, summary) =
+            self.loaded()?
+                .find(namespace, name)
+                .ok_or_else(|| SourceError::NotFound {
+                    id: format!("{namespace}/{name}"),
+                })?;
+        let shares_document = file
+            .secrets
+            .iter()
+            .filter(|other| (other.start, other.end) == (summary.start, summary.end))
+            .count()
+            > 1;
+        if shares_document || (file.format == Format::Json && file.secrets.len() > 1) {
+            return Err(write_error(
+                Path::new(&file.path),
+                format!("secret {namespace}/{name} shares a List with other Secrets there; edit that file by hand"),
+            ));
+        }
+        Ok((file, summary))
+    }
+}
+
+fn read_file(path: &str) -> Result<String, SourceError> {
+    fs::read_to_string(path).map_err(|e| SourceError::Folder {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    })
+}
+
+fn write_file(path: &Path, text: &str) -> Result<(), SourceError> {
+    crate::fsutil::write_atomically(path, text.as_bytes(), 0o600)
+        .map_err(|e| write_error(path, e.to_string()))
+}
+
+fn write_error(path: &Path, reason: String) -> SourceError {
+    SourceError::Write {
+        path: path.display().to_string(),
+        reason,
+    }
+}
+
+/// Only comments, blank lines and document markers.
+fn is_blank_document(text: &str) -> bool {
+    text.lines().all(|line| {
+        let line = line.trim();
+        line.is_empty() || line.starts_with('#') || line == "---" || line == "..."
+    })
+}
+
 /// Parses the one document that holds a Secret.
 fn complete_from(file: &FileSummary, summary: &SecretSummary) -> Result<Secret, SourceError> {
     let folder_error = |reason: String| SourceError::Folder {
@@ -153,16 +288,20 @@ fn complete_from(file: &FileSummary, summary: &SecretSummary) -> Result<Secret, 
         .ok_or_else(|| folder_error("changed while being read".into()))?;
     let parsed = manifest::parse(document, file.format, file.folder_namespace.as_deref())
         .map_err(|error| folder_error(error.to_string()))?;
-    parsed
+    let mut found = parsed
         .secrets
         .into_iter()
-        .find(|secret| *secret.namespace == *summary.namespace && secret.name == summary.name)
-        .ok_or_else(|| {
-            folder_error(format!(
-                "secret {}/{} changed while being read",
-                summary.namespace, summary.name
-            ))
-        })
+        .find(|secret| *secret.namespace == *summary.namespace && secret.name == summary.name);
+    if let Some(secret) = &mut found {
+        // A manifest has no creationTimestamp: its file's age is the next best thing.
+        secret.server.created_at = Some((file.stamp.mtime_ns / 1_000_000_000) as i64);
+    }
+    found.ok_or_else(|| {
+        folder_error(format!(
+            "secret {}/{} changed while being read",
+            summary.namespace, summary.name
+        ))
+    })
 }
 
 /// A manifest file found under the root.

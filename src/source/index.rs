@@ -12,8 +12,6 @@
 
 use std::collections::HashMap;
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
@@ -285,29 +283,12 @@ pub fn write(index_dir: &Path, root: &Path, files: &[FileSummary]) {
 }
 
 fn try_write(index_dir: &Path, root: &Path, files: &[FileSummary]) -> std::io::Result<()> {
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(index_dir)?;
-    let bytes = render(&root_key(root), files).into_bytes();
-    let path = index_path(index_dir, root);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    let temporary = path.with_extension(format!("tmp.{}.{nanos}", std::process::id()));
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&temporary)?;
-    let written = file
-        .write_all(&bytes)
-        .and_then(|_| fs::rename(&temporary, &path));
-    if written.is_err() {
-        let _ = fs::remove_file(&temporary);
-    }
-    written
+    crate::fsutil::create_private_dir(index_dir)?;
+    crate::fsutil::write_atomically(
+        &index_path(index_dir, root),
+        render(&root_key(root), files).as_bytes(),
+        0o600,
+    )
 }
 
 fn root_key(root: &Path) -> String {

@@ -121,6 +121,60 @@ fn parse_yaml_documents(text: &str) -> Result<Vec<Option<Document>>, ManifestErr
     Ok(documents)
 }
 
+/// A Secret as a manifest, in the order people write them (`apiVersion`, `kind`,
+/// `metadata`, `type`, `data`), values base64 in `data`. The API server takes the same JSON.
+pub fn render(secret: &Secret, format: Format) -> String {
+    #[derive(serde::Serialize)]
+    struct Manifest<'a> {
+        #[serde(rename = "apiVersion")]
+        api_version: &'static str,
+        kind: &'static str,
+        metadata: Metadata<'a>,
+        #[serde(rename = "type")]
+        secret_type: &'static str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        data: Option<BTreeMap<&'a str, String>>,
+    }
+    #[derive(serde::Serialize)]
+    struct Metadata<'a> {
+        name: &'a str,
+        namespace: &'a str,
+        #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+        labels: &'a BTreeMap<String, String>,
+        #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+        annotations: &'a BTreeMap<String, String>,
+        #[serde(rename = "resourceVersion", skip_serializing_if = "Option::is_none")]
+        resource_version: Option<&'a str>,
+    }
+    let manifest = Manifest {
+        api_version: "v1",
+        kind: "Secret",
+        metadata: Metadata {
+            name: &secret.name,
+            namespace: &secret.namespace,
+            labels: &secret.labels,
+            annotations: &secret.annotations,
+            resource_version: secret.server.resource_version.as_deref(),
+        },
+        secret_type: "Opaque",
+        data: secret.data.as_ref().map(|data| {
+            data.iter()
+                .map(|(key, value)| {
+                    (
+                        key,
+                        base64::engine::general_purpose::STANDARD.encode(value.expose()),
+                    )
+                })
+                .collect()
+        }),
+    };
+    // Serializing strings and maps of strings cannot fail.
+    match format {
+        Format::Json => serde_json::to_string_pretty(&manifest).unwrap_or_default() + "\n",
+        Format::Yaml => serde_norway::to_string(&manifest).unwrap_or_default(),
+    }
+}
+
 /// Parser messages end with " at line X column Y"; the line is reported separately.
 fn strip_location(message: &str) -> String {
     match message.find(" at line ") {
@@ -205,6 +259,7 @@ fn to_secret(
         labels,
         annotations,
         data,
+        server: Default::default(),
     })
 }
 
@@ -380,6 +435,18 @@ metadata: {name: b}
             .map(|&(_, _, l)| l)
             .collect();
         assert_eq!(lines, vec![0, 1, 4, 6]);
+    }
+
+    #[test]
+    fn rendered_manifests_parse_back_to_the_same_secret() {
+        let yaml = "kind: Secret\nmetadata:\n  name: a\n  namespace: n\n  labels: {kargo.akuity.io/cred-type: git}\n  annotations: {kargo.akuity.io/description: d}\nstringData: {repoURL: 'https://x/y', password: \"p\\nq\"}\n";
+        let secret = parse(yaml, Format::Yaml, None).unwrap().secrets.remove(0);
+        for format in [Format::Yaml, Format::Json] {
+            let text = render(&secret, format);
+            assert!(!text.contains("p\nq"), "values are base64: {text}");
+            let back = parse(&text, format, None).unwrap().secrets.remove(0);
+            assert_eq!(back, secret, "{text}");
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 pub mod dir;
 pub mod index;
+pub mod kube;
 pub mod manifest;
 
 use crate::config::{Settings, SourceKind};
@@ -80,8 +81,23 @@ pub enum SourceError {
     MissingFolder { path: String },
     #[error("reading secrets folder {path}: {reason}")]
     Folder { path: String, reason: String },
-    #[error("the kubernetes source is not available in this build: use --source dir with a secrets folder")]
-    KubernetesUnavailable,
+    #[error("writing {path}: {reason}")]
+    Write { path: String, reason: String },
+    #[error("loading the Kubernetes configuration (kubeconfig or in-cluster): {reason}")]
+    KubeConfig { reason: String },
+    #[error("{action} in namespace {namespace:?} on {server}: {reason}")]
+    Kube {
+        action: String,
+        namespace: String,
+        server: String,
+        reason: String,
+    },
+    #[error("secret {id} already exists")]
+    AlreadyExists { id: String },
+    #[error("secret {id} not found")]
+    NotFound { id: String },
+    #[error("{0}")]
+    Other(String),
 }
 
 /// A place Secrets are read from.
@@ -101,6 +117,15 @@ pub trait Source {
 
     /// The whole Secret behind one that [`Source::list`] returned.
     fn complete(&self, listed: &Listed<'_>) -> Result<Secret, SourceError>;
+
+    /// Writes a new Secret; [`SourceError::AlreadyExists`] if the name is taken.
+    fn create(&self, secret: &Secret) -> Result<(), SourceError>;
+
+    /// Replaces an existing Secret; [`SourceError::NotFound`] if there is none.
+    fn replace(&self, secret: &Secret) -> Result<(), SourceError>;
+
+    /// Deletes a Secret; [`SourceError::NotFound`] if there is none.
+    fn delete(&self, namespace: &str, name: &str) -> Result<(), SourceError>;
 }
 
 /// Opens the source the settings chose.
@@ -113,6 +138,6 @@ pub fn open(settings: &Settings) -> Result<Box<dyn Source>, SourceError> {
                 index_dir,
             )))
         }
-        SourceKind::Kubernetes => Err(SourceError::KubernetesUnavailable),
+        SourceKind::Kubernetes => Ok(Box::new(kube::KubeSource::new(settings))),
     }
 }
