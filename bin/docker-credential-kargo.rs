@@ -70,33 +70,36 @@ fn get() -> anyhow::Result<String> {
     let report = lookup
         .find_registry(&host, Thoroughness::FirstMatch)
         .map_err(|error| anyhow::anyhow!("looking up credentials for {host}: {error}"))?;
-    match report.answer {
-        Answer::Matched {
-            selection: Selection::Static { credentials, .. },
-            ..
-        } => Ok(docker::format_credentials(
-            &server_url,
-            &credentials.username,
-            credentials.password.expose(),
-        )),
-        Answer::Matched {
-            secret,
-            selection: Selection::SshKey { .. },
-        } => {
-            kargo_creds::warn!(
-                "secret {} holds an SSH key, which registries cannot use",
-                secret.id()
-            );
-            Err(anyhow::anyhow!(docker::NOT_FOUND))
-        }
-        _ => Err(anyhow::anyhow!(docker::NOT_FOUND)),
+    let Answer::Matched { secret, selection } = &report.answer else {
+        return Err(anyhow::anyhow!(docker::NOT_FOUND));
+    };
+    if let Selection::SshKey { .. } = selection {
+        kargo_creds::warn!(
+            "secret {} holds an SSH key, which registries cannot use",
+            secret.id()
+        );
     }
+    let credentials = lookup
+        .credentials(secret, selection)
+        .map_err(|error| anyhow::anyhow!("looking up credentials for {host}: {error}"))?
+        .ok_or_else(|| anyhow::anyhow!(docker::NOT_FOUND))?;
+    Ok(docker::format_credentials(
+        &server_url,
+        &credentials.username,
+        credentials.password.expose(),
+    ))
 }
 
-/// Accepted: nothing to forget yet (static credentials are never stored here).
+/// Forgets the cached tokens for a registry, so the next `get` mints afresh.
 fn erase() -> anyhow::Result<String> {
     let input = read_stdin()?;
-    docker::parse_server_url(&input).ok_or_else(|| anyhow::anyhow!(docker::MISSING_SERVER_URL))?;
+    let server_url = docker::parse_server_url(&input)
+        .ok_or_else(|| anyhow::anyhow!(docker::MISSING_SERVER_URL))?;
+    let host = url::registry_host_of_server_url(&server_url);
+    let settings = settings()?;
+    if let Some(cache) = Lookup::new(&settings).cache() {
+        cache.evict_scope(&host);
+    }
     Ok(String::new())
 }
 

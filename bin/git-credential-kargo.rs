@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use kargo_creds::config::{process_env, Flags, Settings};
-use kargo_creds::lookup::{Answer, Lookup, LookupError};
+use kargo_creds::lookup::{Answer, Lookup, LookupError, Report};
 use kargo_creds::protocol::git::{self, GitRequest};
 use kargo_creds::provider::Selection;
 use kargo_creds::resolve::Thoroughness;
@@ -33,7 +33,7 @@ fn main() -> ExitCode {
         "get" => run(|| get(&cli.flags)),
         // Kargo Secrets are the source of truth; git calls store on every helper.
         "store" => run(|| read_request().map(|_| ExitCode::SUCCESS)),
-        "erase" => run(|| read_request().map(|_| ExitCode::SUCCESS)),
+        "erase" => run(|| erase(&cli.flags)),
         // git's rule: helpers ignore actions they do not know.
         _ => ExitCode::SUCCESS,
     }
@@ -73,51 +73,79 @@ fn read_request() -> Result<GitRequest, Failure> {
     Ok(request)
 }
 
-fn get(flags: &Flags) -> Result<ExitCode, Failure> {
-    let request = read_request()?;
+/// Settings, the URL git asks about, and the lookup for it; `None` when git named no
+/// repository.
+fn look_up(
+    flags: &Flags,
+    request: &GitRequest,
+) -> Result<Option<(&'static Lookup<'static>, Report, String)>, Failure> {
     let settings = Settings::load(flags, &process_env)?;
     log::set_level(settings.log_level);
     let Some(url) = request.repository_url() else {
-        return Ok(ExitCode::SUCCESS);
+        return Ok(None);
     };
     if request.path.is_none() {
         info!("git sent no path for {url}: only host-level Secrets can match (set credential.useHttpPath=true)");
     }
     // Freeing thousands of parsed Secrets just before the process exits is wasted start-up
     // budget: let the OS reclaim them.
-    let lookup = &*Box::leak(Box::new(Lookup::new(&settings)));
+    let settings: &'static Settings = Box::leak(Box::new(settings));
+    let lookup: &'static Lookup<'static> = Box::leak(Box::new(Lookup::new(settings)));
     let report = lookup
         .find(CredType::Git, &url, Thoroughness::FirstMatch)
-        .map_err(|error| Failure {
-            // A Secret matched but could not be used: git must fail, not prompt.
-            matched: matches!(error, LookupError::Provider(_)),
-            error: anyhow::anyhow!("looking up credentials for {url}: {error}"),
-        })?;
-    match report.answer {
-        Answer::RefusedPlainHttp | Answer::NoMatch => Ok(ExitCode::SUCCESS),
-        Answer::Matched { secret, selection } => match selection {
-            Selection::Static { credentials, .. } => {
-                print(&git::format_credentials(
-                    &credentials.username,
-                    &credentials.password,
-                    credentials.expires_at,
-                ));
-                Ok(ExitCode::SUCCESS)
-            }
-            Selection::SshKey { .. } => {
-                kargo_creds::warn!(
-                    "secret {} holds an SSH key, which git's credential protocol cannot carry (use `kargo-creds get -o ssh-key`)",
-                    secret.id()
-                );
-                print(git::QUIT);
-                Ok(ExitCode::SUCCESS)
-            }
-            Selection::Unsupported { .. } | Selection::Declined { .. } => {
-                print(git::QUIT);
-                Ok(ExitCode::SUCCESS)
-            }
-        },
+        .map_err(|error| failure(&url, error))?;
+    Ok(Some((lookup, report, url)))
+}
+
+/// A lookup that failed; after a Secret matched, git must fail rather than prompt.
+fn failure(url: &str, error: LookupError) -> Failure {
+    Failure {
+        matched: error.after_match(),
+        error: anyhow::anyhow!("looking up credentials for {url}: {error}"),
     }
+}
+
+fn get(flags: &Flags) -> Result<ExitCode, Failure> {
+    let request = read_request()?;
+    let Some((lookup, report, url)) = look_up(flags, &request)? else {
+        return Ok(ExitCode::SUCCESS);
+    };
+    let Answer::Matched { secret, selection } = &report.answer else {
+        return Ok(ExitCode::SUCCESS);
+    };
+    if let Selection::SshKey { .. } = selection {
+        kargo_creds::warn!(
+            "secret {} holds an SSH key, which git's credential protocol cannot carry (use `kargo-creds get -o ssh-key`)",
+            secret.id()
+        );
+    }
+    match lookup
+        .credentials(secret, selection)
+        .map_err(|error| failure(&url, error))?
+    {
+        Some(credentials) => print(&git::format_credentials(
+            &credentials.username,
+            &credentials.password,
+            credentials.expires_at,
+        )),
+        // Matched, but nothing to offer: stop git from prompting.
+        None => print(git::QUIT),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// git rejected what we gave it: forget the cached token, so the next `get` mints afresh.
+fn erase(flags: &Flags) -> Result<ExitCode, Failure> {
+    let request = read_request()?;
+    let Some(password) = request.password.clone() else {
+        return Ok(ExitCode::SUCCESS);
+    };
+    if let Some((lookup, report, url)) = look_up(flags, &request)? {
+        if lookup.evict(&report, password.expose()) {
+            info!("forgot the cached token for {url}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn print(text: &str) {

@@ -84,8 +84,26 @@ enum Command {
         #[arg(long)]
         shared: bool,
     },
+    /// The token cache: `list` (never the tokens), `clear`, `prune` (drop expired entries)
+    Cache {
+        #[command(subcommand)]
+        action: CacheAction,
+    },
     /// Print the version
     Version,
+}
+
+#[derive(Subcommand)]
+enum CacheAction {
+    /// Every cached token's provider, Secret, project, scope and expiry
+    List {
+        #[arg(short, long, value_enum, default_value_t = ResolveOutput::Text)]
+        output: ResolveOutput,
+    },
+    /// Remove every entry
+    Clear,
+    /// Remove expired entries
+    Prune,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -168,7 +186,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => {
             let url = url.unwrap_or_default();
             let report = find(&lookup, &url, cred_type, registry, Thoroughness::FirstMatch)?;
-            get(&report, &url, output)
+            get(&lookup, &report, &url, output)
         }
         Command::Create { what } => manage::create(&lookup, what),
         Command::Update { what } => manage::update(&lookup, what),
@@ -176,6 +194,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Secret { name, key, shared } => {
             manage::print_secret(&lookup, &name, key.as_deref(), shared)
         }
+        Command::Cache { action } => cache(&lookup, action),
         Command::Version => unreachable!("handled above"),
     }
 }
@@ -202,60 +221,104 @@ fn find(
     })
 }
 
-fn get(report: &Report, url: &str, output: GetOutput) -> anyhow::Result<ExitCode> {
-    let Answer::Matched { secret, selection } = &report.answer else {
+fn get(
+    lookup: &Lookup<'_>,
+    report: &Report,
+    url: &str,
+    output: GetOutput,
+) -> anyhow::Result<ExitCode> {
+    let no_credentials = || {
         eprintln!(
             "{PROGRAM}: no credentials for {}: {}",
             url::for_display(url),
             report::summary(report)
         );
-        return Ok(ExitCode::FAILURE);
+        Ok(ExitCode::FAILURE)
     };
-    let provider = selection.provider().map(|p| p.as_str());
-    match (selection, output) {
-        (Selection::SshKey { key }, GetOutput::SshKey) => print(key.expose()),
-        (Selection::SshKey { .. }, _) => {
+    let Answer::Matched { secret, selection } = &report.answer else {
+        return no_credentials();
+    };
+    if let Selection::SshKey { key } = selection {
+        if !matches!(output, GetOutput::SshKey) {
             anyhow::bail!(
                 "secret {} holds an SSH private key: use -o ssh-key",
                 secret.id()
-            )
-        }
-        (Selection::Static { credentials, .. }, output) => {
-            let password = credentials.password.expose();
-            let text = match output {
-                GetOutput::Json => format!(
-                    "{:#}\n",
-                    serde_json::json!({
-                        "username": credentials.username,
-                        "password": password,
-                        "expires_at": credentials.expires_at.map(kargo_creds::timefmt::rfc3339),
-                        "secret": secret.id(),
-                        "provider": provider,
-                    })
-                ),
-                GetOutput::Env => format!(
-                    "KARGO_CREDS_USERNAME={}\nKARGO_CREDS_PASSWORD={}\n",
-                    shell_quote(&credentials.username),
-                    shell_quote(password)
-                ),
-                GetOutput::Username => format!("{}\n", credentials.username),
-                GetOutput::Password => format!("{password}\n"),
-                GetOutput::SshKey => {
-                    anyhow::bail!("secret {} holds no SSH private key", secret.id())
-                }
-            };
-            print(&text);
-        }
-        (Selection::Declined { .. } | Selection::Unsupported { .. }, _) => {
-            eprintln!(
-                "{PROGRAM}: no credentials for {}: {}",
-                url::for_display(url),
-                report::summary(report)
             );
-            return Ok(ExitCode::FAILURE);
         }
+        print(key.expose());
+        return Ok(ExitCode::SUCCESS);
     }
+    let Some(credentials) = lookup.credentials(secret, selection)? else {
+        return no_credentials();
+    };
+    let password = credentials.password.expose();
+    let text = match output {
+        GetOutput::Json => format!(
+            "{:#}\n",
+            serde_json::json!({
+                "username": credentials.username,
+                "password": password,
+                "expires_at": credentials.expires_at.map(kargo_creds::timefmt::rfc3339),
+                "secret": secret.id(),
+                "provider": selection.provider().map(|p| p.as_str()),
+            })
+        ),
+        GetOutput::Env => format!(
+            "KARGO_CREDS_USERNAME={}\nKARGO_CREDS_PASSWORD={}\n",
+            shell_quote(&credentials.username),
+            shell_quote(password)
+        ),
+        GetOutput::Username => format!("{}\n", credentials.username),
+        GetOutput::Password => format!("{password}\n"),
+        GetOutput::SshKey => anyhow::bail!("secret {} holds no SSH private key", secret.id()),
+    };
+    print(&text);
     Ok(ExitCode::SUCCESS)
+}
+
+fn cache(lookup: &Lookup<'_>, action: CacheAction) -> anyhow::Result<ExitCode> {
+    let dir = lookup.settings().cache_dir.display().to_string();
+    let Some(cache) = lookup.cache() else {
+        anyhow::bail!("the token cache ({dir}) is switched off or unusable");
+    };
+    let text = match action {
+        CacheAction::List { output } => {
+            let mut entries = cache.list();
+            entries.sort_by(|a, b| (&a.provider, &a.scope).cmp(&(&b.provider, &b.scope)));
+            match output {
+                ResolveOutput::Json => format!("{:#}\n", serde_json::json!(entries)),
+                ResolveOutput::Text => {
+                    let now = kargo_creds::lookup::unix_now();
+                    let mut out = String::from("PROVIDER\tSECRET\tPROJECT\tSCOPE\tEXPIRES\n");
+                    for entry in &entries {
+                        let left = entry.expires_at - now;
+                        let state = if left > 0 {
+                            format!("in {}", manage_age(left))
+                        } else {
+                            "expired".into()
+                        };
+                        out.push_str(&format!(
+                            "{}\t{}\t{}\t{}\t{} ({state})\n",
+                            entry.provider,
+                            entry.secret,
+                            entry.project.as_deref().unwrap_or("-"),
+                            entry.scope,
+                            kargo_creds::timefmt::rfc3339(entry.expires_at)
+                        ));
+                    }
+                    out
+                }
+            }
+        }
+        CacheAction::Clear => format!("removed {} entries from {dir}\n", cache.clear()),
+        CacheAction::Prune => format!("removed {} expired entries from {dir}\n", cache.prune()),
+    };
+    print(&text);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn manage_age(seconds: i64) -> String {
+    kargo_creds::manage::age(seconds)
 }
 
 /// Quotes a value for `eval` in a POSIX shell, only when it needs it.

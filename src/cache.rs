@@ -408,7 +408,8 @@ impl TokenCache {
         };
 
         let minted_at = unix_now();
-        if minted.expires_at - minted_at <= self.margin {
+        let mut stored = false;
+        if minted.expires_at.saturating_sub(minted_at) <= self.margin {
             crate::info!(
                 "the token minted for {} ({}) expires at {}, within the {} s expiry margin: handing it out without caching it",
                 origin.secret,
@@ -429,7 +430,7 @@ impl TokenCache {
                 project: origin.project.clone(),
             };
             match self.write_entry(&stem, &entry) {
-                Ok(()) => self.prune_if_due(),
+                Ok(()) => stored = true,
                 Err(error) => crate::warn!(
                     "not caching the token for {} ({}): {error}",
                     origin.secret,
@@ -438,6 +439,9 @@ impl TokenCache {
             }
         }
         drop(lock);
+        if stored {
+            self.prune_if_due();
+        }
 
         Ok(Served {
             username: minted.username,
@@ -451,6 +455,15 @@ impl TokenCache {
     /// the server rejected; a token minted since then is kept). Returns whether it did.
     pub fn evict_if_token(&self, key: &CacheKey, token: &str) -> bool {
         let stem = key.file_stem();
+        let entry_path = self.entry_path(&stem);
+        let holds_token = |lookup: Lookup| match lookup {
+            Lookup::Found(entry) => entry.file.token.expose() == token,
+            Lookup::Absent | Lookup::Refused(_) => false,
+        };
+        // The common case (nothing cached, or a newer token) needs no lock.
+        if !holds_token(read_entry(&entry_path)) {
+            return false;
+        }
         let lock = match self.lock(&stem) {
             Ok(lock) => lock,
             Err(error) => {
@@ -458,13 +471,8 @@ impl TokenCache {
                 return false;
             }
         };
-        let entry_path = self.entry_path(&stem);
-        let evicted = match read_entry(&entry_path) {
-            Lookup::Found(entry) if entry.file.token.expose() == token => {
-                remove_logged(&entry_path)
-            }
-            _ => false,
-        };
+        // Read again under the lock: a process may have just replaced the rejected token.
+        let evicted = holds_token(read_entry(&entry_path)) && remove_logged(&entry_path);
         drop(lock);
         evicted
     }
@@ -576,8 +584,15 @@ impl TokenCache {
 
     /// The files of the folder that belong to the cache, by name.
     fn files(&self) -> Vec<(String, FileKind)> {
-        let Ok(read_dir) = fs::read_dir(&self.dir) else {
-            return Vec::new();
+        let read_dir = match fs::read_dir(&self.dir) {
+            Ok(read_dir) => read_dir,
+            Err(error) => {
+                crate::warn!(
+                    "cannot list the token cache folder {}: {error}",
+                    self.dir.display()
+                );
+                return Vec::new();
+            }
         };
         read_dir
             .filter_map(Result::ok)
@@ -1169,8 +1184,8 @@ mod tests {
         assert_ne!(identity_hash(&[b"ab", b"c"]), identity_hash(&[b"a", b"bc"]));
         assert_eq!(
             identity_hash(&[]),
-            "af5570f5a1810b7af78caf4bc70a660f0df51e42baf91d4de5b2328de0e83dfc",
-            "SHA-256 of nothing-but-no-parts is the hash of the empty input"
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+            "no parts: the SHA-256 of the empty input"
         );
     }
 
@@ -1675,6 +1690,7 @@ mod tests {
     }
 
     const HOLD_LOCK_ENV: &str = "KARGO_CREDS_TEST_HOLD_LOCK";
+    const LOCK_HELD: &str = "lock-held-by-helper";
 
     /// Not a test: the process that `killed_lock_holder_does_not_block_the_next_one` starts
     /// (this test binary again) to hold a lock until it is SIGKILLed.
@@ -1692,7 +1708,8 @@ mod tests {
             .open(path)
             .unwrap();
         FileExt::lock(&file).unwrap();
-        println!("locked");
+        // libtest may print its own "test … ..." in front on the same line.
+        println!("{LOCK_HELD}");
         io::stdout().flush().unwrap();
         std::thread::sleep(Duration::from_secs(60));
     }
@@ -1725,7 +1742,7 @@ mod tests {
         let locked = io::BufReader::new(stdout)
             .lines()
             .map_while(Result::ok)
-            .any(|line| line == "locked");
+            .any(|line| line.ends_with(LOCK_HELD));
         assert!(locked, "the helper process took the lock");
 
         let error = cache

@@ -96,6 +96,18 @@ pub struct Settings {
     pub log_level: Level,
     /// The config file that was read, if any.
     pub config_file: Option<PathBuf>,
+    /// Endpoint overrides, each ecosystem's own variable (SPEC §4).
+    pub endpoints: Endpoints,
+}
+
+/// Where token providers send their requests when not to the public clouds.
+#[derive(Debug, Clone, Default)]
+pub struct Endpoints {
+    /// `KARGO_CREDS_GITHUB_API_URL`: the API base for every GitHub host.
+    pub github_api: Option<String>,
+    /// `KARGO_CREDS_GITHUB_VALIDATION_WAITS`: seconds between post-mint validations
+    /// (comma-separated; default 3,10,30). A tuning knob for tests and slow replicas.
+    pub github_validation_waits: Option<Vec<Duration>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -295,6 +307,13 @@ impl Settings {
             docker_types,
             log_level,
             config_file,
+            endpoints: Endpoints {
+                github_api: env("KARGO_CREDS_GITHUB_API_URL").filter(|url| !url.trim().is_empty()),
+                github_validation_waits: match env("KARGO_CREDS_GITHUB_VALIDATION_WAITS") {
+                    Some(text) => Some(parse_waits(&text)?),
+                    None => None,
+                },
+            },
         })
     }
 
@@ -356,6 +375,24 @@ fn parse_bool(value: &str, setting: &'static str, origin: &str) -> Result<bool, 
             reason: format!("{value:?} is not true or false"),
         }),
     }
+}
+
+fn parse_waits(text: &str) -> Result<Vec<Duration>, ConfigError> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(|item| {
+            item.parse::<f64>()
+                .ok()
+                .filter(|seconds| (0.0..3600.0).contains(seconds))
+                .map(Duration::from_secs_f64)
+                .ok_or_else(|| ConfigError::Invalid {
+                    setting: "validation waits",
+                    origin: "KARGO_CREDS_GITHUB_VALIDATION_WAITS".into(),
+                    reason: format!("{item:?} is not a number of seconds"),
+                })
+        })
+        .collect()
 }
 
 /// A timeout in seconds (fractions allowed) from the environment or the config file.

@@ -4,8 +4,12 @@
 use std::cell::OnceCell;
 use std::collections::BTreeMap;
 
+use crate::cache::{CacheKey, Minted, Origin, Served, TokenCache};
 use crate::config::Settings;
-use crate::provider::{self, ProviderError, ProviderKind, ProviderRequest, Selection};
+use crate::provider::{
+    self, github_app, Credentials, MintPlan, ProviderError, ProviderKind, ProviderRequest,
+    Selection,
+};
 use crate::resolve::{self, Candidate, NamespaceSecrets, NamespaceTrace, Target, Thoroughness};
 use crate::secret::{keys, CredType, Secret};
 use crate::source::{self, Listed, Source, SourceError};
@@ -17,6 +21,20 @@ pub enum LookupError {
     Source(#[from] SourceError),
     #[error(transparent)]
     Provider(#[from] ProviderError),
+    /// A Secret matched, but its token could not be minted.
+    #[error("minting a {provider} token from secret {secret}: {reason}")]
+    Mint {
+        provider: ProviderKind,
+        secret: String,
+        reason: String,
+    },
+}
+
+impl LookupError {
+    /// Whether a Secret had matched (git must then fail rather than prompt).
+    pub fn after_match(&self) -> bool {
+        matches!(self, LookupError::Provider(_) | LookupError::Mint { .. })
+    }
 }
 
 /// What a lookup decided.
@@ -67,6 +85,8 @@ impl Report {
 pub struct Lookup<'a> {
     settings: &'a Settings,
     source: OnceCell<Box<dyn Source>>,
+    /// The token cache: `None` inside when switched off or unusable.
+    cache: OnceCell<Option<TokenCache>>,
 }
 
 impl<'a> Lookup<'a> {
@@ -74,6 +94,7 @@ impl<'a> Lookup<'a> {
         Lookup {
             settings,
             source: OnceCell::new(),
+            cache: OnceCell::new(),
         }
     }
 
@@ -178,6 +199,7 @@ impl<'a> Lookup<'a> {
             cred_type: target.cred_type(),
             normalized_url: target.normalized(),
             project: self.settings.project.as_deref(),
+            github_api_url: self.settings.endpoints.github_api.as_deref(),
         };
         let selection = provider::select(secret, &request)?;
         match &selection {
@@ -198,6 +220,128 @@ impl<'a> Lookup<'a> {
             _ => {}
         }
         Ok(selection)
+    }
+
+    /// The credentials a selection stands for: static ones as they are, tokens from the
+    /// cache or freshly minted. `None` when the selection holds nothing a client can use.
+    pub fn credentials(
+        &self,
+        secret: &Secret,
+        selection: &Selection,
+    ) -> Result<Option<Credentials>, LookupError> {
+        match selection {
+            Selection::Static { credentials, .. } => Ok(Some(credentials.clone())),
+            Selection::Mint { provider, plan } => self.minted(secret, *provider, plan).map(Some),
+            Selection::SshKey { .. }
+            | Selection::Declined { .. }
+            | Selection::Unsupported { .. } => Ok(None),
+        }
+    }
+
+    /// The token cache, opened on first use. Unusable (or refused as unsafe): one warning,
+    /// then tokens are minted every time — never a failure to hand out credentials.
+    pub fn cache(&self) -> Option<&TokenCache> {
+        self.cache
+            .get_or_init(|| {
+                if self.settings.no_cache {
+                    return None;
+                }
+                match TokenCache::open(&self.settings.cache_dir, self.settings.expiry_margin) {
+                    Ok(cache) => Some(cache),
+                    Err(error) => {
+                        crate::warn!("{error}; tokens are minted without caching");
+                        None
+                    }
+                }
+            })
+            .as_ref()
+    }
+
+    fn cache_key(&self, provider: ProviderKind, plan: &MintPlan) -> CacheKey {
+        CacheKey {
+            provider: provider.as_str(),
+            identity_hash: plan.identity_hash(),
+            project: self.settings.project.clone(),
+            scope: plan.scope(),
+        }
+    }
+
+    fn minted(
+        &self,
+        secret: &Secret,
+        provider: ProviderKind,
+        plan: &MintPlan,
+    ) -> Result<Credentials, LookupError> {
+        let key = self.cache_key(provider, plan);
+        let origin = Origin {
+            secret: secret.id(),
+            scope: plan.scope(),
+            project: self.settings.project.clone(),
+        };
+        let mint = || self.mint_now(plan);
+        let served = match self.cache() {
+            Some(cache) => cache
+                .get_or_mint(&key, &origin, mint)
+                .map_err(|error| error.to_string()),
+            None => mint().map(|minted| Served {
+                username: minted.username,
+                token: minted.token,
+                expires_at: minted.expires_at,
+                from_cache: false,
+            }),
+        }
+        .map_err(|reason| LookupError::Mint {
+            provider,
+            secret: secret.id(),
+            reason,
+        })?;
+        Ok(Credentials {
+            username: served.username,
+            password: served.token,
+            expires_at: Some(served.expires_at),
+        })
+    }
+
+    /// Mints over the network, now.
+    fn mint_now(&self, plan: &MintPlan) -> Result<Minted, String> {
+        let runtime = crate::net::runtime()?;
+        let client =
+            crate::net::http_client(self.settings.connect_timeout, self.settings.request_timeout)?;
+        let now = unix_now();
+        match plan {
+            MintPlan::GithubApp(app) => {
+                let waits = self
+                    .settings
+                    .endpoints
+                    .github_validation_waits
+                    .clone()
+                    .unwrap_or_else(|| github_app::VALIDATION_WAITS.to_vec());
+                let token = runtime
+                    .block_on(github_app::mint(&client, app, now, &waits))
+                    .map_err(|error| error.to_string())?;
+                Ok(Minted {
+                    username: plan.username().to_owned(),
+                    token: token.token,
+                    expires_at: token.expires_at,
+                })
+            }
+        }
+    }
+
+    /// Forgets the token handed out for a lookup, if `password` is that token (git calls
+    /// `erase` with what a server rejected). Returns whether an entry was evicted.
+    pub fn evict(&self, report: &Report, password: &str) -> bool {
+        let Answer::Matched {
+            selection: Selection::Mint { provider, plan },
+            ..
+        } = &report.answer
+        else {
+            return false;
+        };
+        let Some(cache) = self.cache() else {
+            return false;
+        };
+        cache.evict_if_token(&self.cache_key(*provider, plan), password)
     }
 
     /// `{registry host: username}` for every exact image/helm Secret visible, for
@@ -229,4 +373,12 @@ impl<'a> Lookup<'a> {
         }
         Ok(hosts)
     }
+}
+
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }

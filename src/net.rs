@@ -20,3 +20,41 @@ pub fn runtime() -> Result<&'static Runtime, String> {
         .as_ref()
         .map_err(Clone::clone)
 }
+
+/// The HTTP client for token endpoints: rustls with the system's roots (and
+/// `SSL_CERT_FILE`), proxies from the environment, the configured timeouts, and a
+/// `User-Agent` (GitHub refuses requests without one).
+pub fn http_client(
+    connect_timeout: std::time::Duration,
+    request_timeout: std::time::Duration,
+) -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .user_agent(concat!("kargo-creds/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(connect_timeout)
+        .timeout(request_timeout)
+        .build()
+        .map_err(|error| format!("setting up HTTPS: {}", describe_http_error(&error)))
+}
+
+/// An HTTP failure in one line, its innermost causes included ("connection refused",
+/// "operation timed out") but never a URL's credentials (reqwest strips them).
+pub fn describe_http_error(error: &reqwest::Error) -> String {
+    let mut text = if error.is_timeout() {
+        "no answer in time".to_owned()
+    } else if error.is_connect() {
+        "cannot connect".to_owned()
+    } else {
+        "request failed".to_owned()
+    };
+    let mut source = std::error::Error::source(error);
+    let mut last = None;
+    while let Some(cause) = source {
+        last = Some(cause.to_string());
+        source = cause.source();
+    }
+    if let Some(cause) = last {
+        text.push_str(": ");
+        text.push_str(&cause);
+    }
+    text
+}

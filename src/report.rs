@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 
 use crate::config::Settings;
 use crate::lookup::{Answer, Report};
-use crate::provider::Selection;
+use crate::provider::{MintPlan, Selection};
 use crate::resolve::{MatchMode, Target, Verdict};
 use crate::url;
 
@@ -38,6 +38,15 @@ fn describe_selection(selection: &Selection) -> String {
             format!("{provider} provider gives no credentials: {reason}")
         }
         Selection::Unsupported { lacks } => format!("no provider can use it: {lacks}"),
+        Selection::Mint { provider, plan } => match plan.as_ref() {
+            MintPlan::GithubApp(app) => format!(
+                "{provider} provider: a token for {} from App {} installation {}, minted at {}",
+                app.scope(),
+                app.issuer,
+                app.installation_id,
+                app.mint_url()
+            ),
+        },
     }
 }
 
@@ -154,6 +163,7 @@ pub fn to_json(report: &Report, raw_url: &str) -> Value {
         Answer::NoMatch => "none",
         Answer::Matched { selection, .. } => match selection {
             Selection::Static { .. } | Selection::SshKey { .. } => "credentials",
+            Selection::Mint { .. } => "token",
             Selection::Declined { .. } | Selection::Unsupported { .. } => "none",
         },
     };

@@ -7,6 +7,7 @@
 //! later, through the token cache.
 
 pub mod basic;
+pub mod github_app;
 pub mod ssh;
 
 use std::fmt;
@@ -64,6 +65,43 @@ pub struct ProviderRequest<'a> {
     /// The normalized request URL (for the docker protocol: the registry host).
     pub normalized_url: &'a str,
     pub project: Option<&'a str>,
+    /// `KARGO_CREDS_GITHUB_API_URL`.
+    pub github_api_url: Option<&'a str>,
+}
+
+/// A token to mint: what each minting provider decided, ready for the network.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MintPlan {
+    GithubApp(github_app::GithubAppPlan),
+}
+
+impl MintPlan {
+    /// The fixed username that goes with the token.
+    pub fn username(&self) -> &'static str {
+        match self {
+            MintPlan::GithubApp(_) => github_app::USERNAME,
+        }
+    }
+
+    /// What the token is for (`cache list`, docker `erase`).
+    pub fn scope(&self) -> String {
+        match self {
+            MintPlan::GithubApp(plan) => plan.scope(),
+        }
+    }
+
+    /// What identifies the identity the token is minted from, hashed: the cache key
+    /// never holds the key itself.
+    pub fn identity_hash(&self) -> String {
+        match self {
+            MintPlan::GithubApp(plan) => crate::cache::identity_hash(&[
+                plan.api_base.as_bytes(),
+                plan.issuer.as_bytes(),
+                plan.installation_id.to_string().as_bytes(),
+                plan.private_key.expose(),
+            ]),
+        }
+    }
 }
 
 /// The outcome of provider selection for a matched Secret.
@@ -83,15 +121,20 @@ pub enum Selection {
     },
     /// An SSH private key: usable with `GIT_SSH_COMMAND`, not by credential helpers.
     SshKey { key: Sensitive<String> },
+    /// A short-lived token to mint (or take from the cache).
+    Mint {
+        provider: ProviderKind,
+        plan: Box<MintPlan>,
+    },
 }
 
 impl Selection {
     pub fn provider(&self) -> Option<ProviderKind> {
         match self {
             Selection::Unsupported { .. } => None,
-            Selection::Declined { provider, .. } | Selection::Static { provider, .. } => {
-                Some(*provider)
-            }
+            Selection::Declined { provider, .. }
+            | Selection::Static { provider, .. }
+            | Selection::Mint { provider, .. } => Some(*provider),
             Selection::SshKey { .. } => Some(ProviderKind::Ssh),
         }
     }
@@ -115,7 +158,9 @@ pub fn select(secret: &Secret, request: &ProviderRequest<'_>) -> Result<Selectio
     if let Some(selection) = ssh::select(secret)? {
         return Ok(selection);
     }
-    let _ = request;
+    if let Some(selection) = github_app::select(secret, request, request.github_api_url)? {
+        return Ok(selection);
+    }
     Ok(Selection::Unsupported {
         lacks: describe_missing(secret),
     })

@@ -117,11 +117,25 @@ Behaviour
   fall back from h2); the TLS handshake runs in the connection's thread, a failed one is
   reported on stderr (not in requests.jsonl).
 
-kubectl notes (checked with kubectl v1.32): `kubectl --kubeconfig DIR/kubeconfig get
-secrets -n demo -l kargo.akuity.io/cred-type=git -o json`, `get secret NAME -o json`,
-`create secret generic x --from-literal=a=b` and `delete secret x` work without extra
-flags against `--tls` mode. Use a fresh `--cache-dir` (or HOME) per test to avoid stale
-discovery caches keyed by host:port.
+kubectl notes (checked with /usr/bin/kubectl, a dispatcher that runs kubectl v1.33.1 against
+this server's v1.33.0, v1.32.4 when /version fails)
+* Use `--tls`: client-go sends the bearer token only over TLS, so over plain http every
+  kubectl request is a 401 ("the server has asked for the client to provide
+  credentials"). The `kube` crate sends it over http too.
+* `get secrets -n demo -l kargo.akuity.io/cred-type=git -o json`, `get secret NAME -n demo
+  -o json`, `get secrets` (table), `get secrets -A` (without --forbid), `create secret
+  generic x -n demo --from-literal=a=b`, `delete secret x -n demo`, `label`, `annotate`,
+  `apply --server-side`, `auth can-i` work with no extra flag.
+* `create secret` (a typed client-go client) POSTs `application/vnd.kubernetes.protobuf`
+  (and accepts JSON back): Secret, Namespace, DeleteOptions and SelfSubjectAccessReview
+  protobuf bodies are decoded; anything else is 415.
+* Client-side validation downloads OpenAPI, which is 404 here: `kubectl apply -f` and
+  `kubectl replace -f` need `--validate=false`.
+* Every kubectl run first sends `GET /version` (the dispatcher) and, with a cold cache,
+  discovery (`/api`, `/apis`, `/api/v1`, `/apis/authorization.k8s.io/v1`); count requests
+  by `verb`/`namespace`, not by line. Give kubectl its own HOME (or `--cache-dir`), as the
+  discovery cache is keyed by host:port.
+* The `kube` crate sends no User-Agent unless configured (`user_agent` is null).
 """
 
 import argparse
@@ -129,7 +143,6 @@ import base64
 import binascii
 import copy
 import datetime
-import hashlib
 import http.server
 import ipaddress
 import json
@@ -137,7 +150,6 @@ import os
 import random
 import re
 import signal
-import socket
 import ssl
 import string
 import subprocess
@@ -330,15 +342,33 @@ def ordered_secret(secret):
     return out
 
 
+LOAD_CACHE = {}
+LOAD_CACHE_LOCK = threading.Lock()
+
+
 def load_secret(namespace, name):
-    """The stored Secret as served (missing fields filled in), or None."""
+    """The stored Secret as served (missing fields filled in), or None. The result is shared
+    (cached by file identity): callers must not modify it."""
     path = secret_path(namespace, name)
     try:
         with open(path, "rb") as handle:
+            stat = os.fstat(handle.fileno())
+            identity = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+            with LOAD_CACHE_LOCK:
+                cached = LOAD_CACHE.get(path)
+            if cached is not None and cached[0] == identity:
+                return cached[1]
             raw = handle.read()
-        mtime = os.stat(path).st_mtime
+        mtime = stat.st_mtime
     except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
         return None
+    secret = parse_stored(raw, namespace, name, mtime)
+    with LOAD_CACHE_LOCK:
+        LOAD_CACHE[path] = (identity, secret)
+    return secret
+
+
+def parse_stored(raw, namespace, name, mtime):
     try:
         obj = json.loads(raw)
     except ValueError as error:
@@ -1801,7 +1831,7 @@ def make_certificates_openssl(directory):
     run("req", "-new", "-key", os.path.join(directory, "server.key"), "-subj", "/CN=fake-kube",
         "-out", csr)
     run("x509", "-req", "-in", csr, "-CA", os.path.join(directory, "ca.crt"), "-CAkey", ca_key,
-        "-CAcreateserial", "-days", "825", "-sha256", "-extfile", conf, "-extensions", "server",
+        "-CAserial", os.path.join(work, "ca.srl"), "-CAcreateserial", "-days", "825", "-sha256", "-extfile", conf, "-extensions", "server",
         "-out", os.path.join(directory, "server.crt"))
     os.chmod(os.path.join(directory, "server.key"), 0o600)
     for entry in os.listdir(work):
