@@ -165,9 +165,28 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let report = find(&lookup, &url, cred_type, registry, thoroughness)?;
             let text = match output {
-                ResolveOutput::Json => format!("{:#}\n", report::to_json(&report, &url)),
+                ResolveOutput::Json => {
+                    let mut value = report::to_json(&report, &url);
+                    if let Some(Selection::Mint { .. }) = report.selection() {
+                        value["token_cached_until"] = serde_json::json!(lookup
+                            .cached_until(&report)
+                            .map(kargo_creds::timefmt::rfc3339));
+                    }
+                    format!("{value:#}\n")
+                }
                 ResolveOutput::Text if explain => {
-                    report::explain(&report, &settings, &lookup.source()?.describe())
+                    let mut text =
+                        report::explain(&report, &settings, &lookup.source()?.describe());
+                    if let Some(Selection::Mint { .. }) = report.selection() {
+                        text.push_str(&match lookup.cached_until(&report) {
+                            Some(expiry) => format!(
+                                "token:      cached until {}\n",
+                                kargo_creds::timefmt::rfc3339(expiry)
+                            ),
+                            None => "token:      not cached (the next get mints one)\n".to_owned(),
+                        });
+                    }
+                    text
                 }
                 ResolveOutput::Text => format!("{}\n", report::summary(&report)),
             };
@@ -293,7 +312,7 @@ fn cache(lookup: &Lookup<'_>, action: CacheAction) -> anyhow::Result<ExitCode> {
                     for entry in &entries {
                         let left = entry.expires_at - now;
                         let state = if left > 0 {
-                            format!("in {}", manage_age(left))
+                            format!("in {}", kargo_creds::manage::age(left))
                         } else {
                             "expired".into()
                         };
@@ -315,10 +334,6 @@ fn cache(lookup: &Lookup<'_>, action: CacheAction) -> anyhow::Result<ExitCode> {
     };
     print(&text);
     Ok(ExitCode::SUCCESS)
-}
-
-fn manage_age(seconds: i64) -> String {
-    kargo_creds::manage::age(seconds)
 }
 
 /// Quotes a value for `eval` in a POSIX shell, only when it needs it.

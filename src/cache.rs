@@ -481,7 +481,9 @@ impl TokenCache {
     /// host). An entry that another process is minting right now is left to it. Returns
     /// how many were evicted.
     pub fn evict_scope(&self, scope: &str) -> usize {
-        self.remove_entries_where(|entry| entry.file.scope == scope)
+        self.remove_entries_where(
+            |_, lookup| matches!(lookup, Lookup::Found(entry) if entry.file.scope == scope),
+        )
     }
 
     /// The readable entries, sorted by provider, Secret and scope; never the token.
@@ -547,10 +549,13 @@ impl TokenCache {
     /// many entries were removed.
     pub fn prune(&self) -> usize {
         let now = unix_now();
-        let files = self.files();
-        let removed = self.remove_entries_where(|entry| entry.expires_at <= now)
-            + self.remove_unreadable_entries(&files);
-        for (name, kind) in files {
+        // An unreadable entry is left alone while young: a miss for it replaces it anyway.
+        let removed = self.remove_entries_where(|path, lookup| match lookup {
+            Lookup::Found(entry) => entry.expires_at <= now,
+            Lookup::Refused(_) => is_older_than(path, ORPHAN_AGE),
+            Lookup::Absent => false,
+        });
+        for (name, kind) in self.files() {
             let path = self.dir.join(&name);
             match kind {
                 FileKind::Lock => {
@@ -604,17 +609,17 @@ impl TokenCache {
             .collect()
     }
 
-    /// Removes each readable entry for which `condition` holds, under its lock (taken
-    /// without waiting: an entry being minted right now is about to be replaced anyway).
-    fn remove_entries_where(&self, condition: impl Fn(&Entry) -> bool) -> usize {
+    /// Removes each entry for which `condition` holds, under its lock (taken without
+    /// waiting: an entry being minted right now is about to be replaced anyway), and its
+    /// lock file with it.
+    fn remove_entries_where(&self, condition: impl Fn(&Path, &Lookup) -> bool) -> usize {
         let mut removed = 0;
         for (name, kind) in self.files() {
-            if !matches!(kind, FileKind::Entry) {
+            if kind != FileKind::Entry {
                 continue;
             }
             let path = self.dir.join(&name);
-            let matches = matches!(read_entry(&path), Lookup::Found(entry) if condition(&entry));
-            if !matches {
+            if !condition(&path, &read_entry(&path)) {
                 continue;
             }
             let stem = &name[..name.len() - ENTRY_SUFFIX.len()];
@@ -623,30 +628,11 @@ impl TokenCache {
                 continue;
             };
             // Read again under the lock: the entry may have been replaced meanwhile.
-            if matches!(read_entry(&path), Lookup::Found(entry) if condition(&entry))
-                && remove_logged(&path)
-            {
+            if condition(&path, &read_entry(&path)) && remove_logged(&path) {
                 removed += 1;
                 remove_logged(&lock_path);
             }
             drop(lock);
-        }
-        removed
-    }
-
-    /// Removes entries that can never be served; those younger than [`ORPHAN_AGE`] are left,
-    /// since a miss for them would replace them anyway.
-    fn remove_unreadable_entries(&self, files: &[(String, FileKind)]) -> usize {
-        let mut removed = 0;
-        for (name, kind) in files {
-            let path = self.dir.join(name);
-            if matches!(kind, FileKind::Entry)
-                && matches!(read_entry(&path), Lookup::Refused(_))
-                && is_older_than(&path, ORPHAN_AGE)
-                && remove_logged(&path)
-            {
-                removed += 1;
-            }
         }
         removed
     }
@@ -879,8 +865,7 @@ fn parse_entry(bytes: &[u8]) -> Result<Entry, String> {
                 Ok(VersionOnly { version }) if version != ENTRY_VERSION => {
                     format!("unknown format version {version}")
                 }
-                // serde_json's message names line and column, never the content.
-                _ => format!("not a valid entry ({error})"),
+                _ => describe_json_error(&error),
             });
         }
     };
@@ -896,6 +881,23 @@ fn parse_entry(bytes: &[u8]) -> Result<Entry, String> {
         expires_at,
         minted_at,
     })
+}
+
+/// Why an entry does not parse, without serde_json's own message: that can quote the
+/// offending value (`invalid type: string "…"`), which might be the token.
+fn describe_json_error(error: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    let what = match error.classify() {
+        Category::Eof => "truncated",
+        Category::Syntax => "not JSON",
+        Category::Data => "not an entry of this format",
+        Category::Io => "unreadable",
+    };
+    format!(
+        "{what} (at line {} column {})",
+        error.line(),
+        error.column()
+    )
 }
 
 /// Opens `path` for reading if it is a regular file. `Ok(None)` when there is nothing
@@ -938,11 +940,12 @@ fn open_regular_file(path: &Path) -> Result<Option<File>, String> {
 fn open_lock_file(path: &Path) -> Result<File, CacheError> {
     if let Ok(metadata) = fs::symlink_metadata(path) {
         if !metadata.is_file() {
+            fs::remove_file(path)
+                .map_err(|error| CacheError::io("remove the non-file lock", path, &error))?;
             crate::warn!(
-                "replacing the token cache lock {}: it is not a regular file",
+                "replaced the token cache lock {}: it was not a regular file",
                 path.display()
             );
-            fs::remove_file(path).map_err(|error| CacheError::io("remove", path, &error))?;
         }
     }
     OpenOptions::new()
@@ -1330,6 +1333,26 @@ mod tests {
     }
 
     #[test]
+    fn reasons_for_refusing_an_entry_never_quote_it() {
+        let key = repo_key();
+        let valid = entry_json(&key, "ghs_secret", unix_now() + 3600);
+        let misplaced = [
+            valid.replace("\"version\":1", "\"version\":\"ghs_secret\""),
+            valid.replace("\"expires_at\":", "\"expires_at\":[\"ghs_secret\"],\"x\":"),
+            "{\"version\":1,\"token\":\"ghs_secret\"".to_owned(),
+            "ghs_secret".to_owned(),
+        ];
+        for contents in misplaced {
+            let reason = parse_entry(contents.as_bytes()).expect_err("refused");
+            assert!(!reason.contains("ghs_secret"), "{reason}");
+        }
+        assert_eq!(
+            parse_entry(b"{\"version\":1,").unwrap_err(),
+            "truncated (at line 1 column 13)"
+        );
+    }
+
+    #[test]
     fn a_symlinked_entry_is_not_followed_and_gets_replaced() {
         let root = tempfile::tempdir().unwrap();
         let cache = new_cache(root.path(), MARGIN);
@@ -1622,6 +1645,21 @@ mod tests {
         let message = error.to_string();
         assert!(message.contains(&lock.display().to_string()), "{message}");
         assert!(!message.contains('\n'));
+    }
+
+    #[test]
+    fn an_unusable_lock_file_degrades_to_minting_without_the_cache() {
+        let root = tempfile::tempdir().unwrap();
+        let cache = new_cache(root.path(), MARGIN);
+        let key = repo_key();
+        // A non-empty folder where the lock file belongs can be neither opened nor removed.
+        let lock = cache.lock_path(&key.file_stem());
+        fs::create_dir(&lock).unwrap();
+        fs::write(lock.join("x"), "").unwrap();
+        let served = get(&cache, &key, "ghs_uncached", 3600);
+        assert_eq!(served.token.expose(), "ghs_uncached");
+        assert!(!served.from_cache);
+        assert!(!cache.entry_path(&key.file_stem()).exists());
     }
 
     #[test]

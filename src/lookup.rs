@@ -73,6 +73,13 @@ impl Report {
         }
     }
 
+    pub fn selection(&self) -> Option<&Selection> {
+        match &self.answer {
+            Answer::Matched { selection, .. } => Some(selection),
+            _ => None,
+        }
+    }
+
     pub fn provider(&self) -> Option<ProviderKind> {
         match &self.answer {
             Answer::Matched { selection, .. } => selection.provider(),
@@ -326,6 +333,24 @@ impl<'a> Lookup<'a> {
                 })
             }
         }
+    }
+
+    /// When the token a lookup would hand out expires, if it is in the cache (for
+    /// `resolve --explain`; nothing is minted).
+    pub fn cached_until(&self, report: &Report) -> Option<i64> {
+        let Answer::Matched {
+            selection: Selection::Mint { provider, plan },
+            ..
+        } = &report.answer
+        else {
+            return None;
+        };
+        let stem = self.cache_key(*provider, plan).file_stem();
+        self.cache()?
+            .list()
+            .into_iter()
+            .find(|entry| entry.file.starts_with(&stem))
+            .map(|entry| entry.expires_at)
     }
 
     /// Forgets the token handed out for a lookup, if `password` is that token (git calls
