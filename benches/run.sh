@@ -53,5 +53,54 @@ print(f"| `git-credential-kargo get`, 20 Secrets | {ms(k20)} | {k20 / store:.2f}
 print(f"| `git-credential-kargo get`, 10,000 Secrets (half patterns, match near the end) | {ms(k10k)} | {k10k / k20:.2f}x the 20-Secret get | <= 10x |")
 print(f"| the same, cold (`--no-cache`: every manifest parsed, no summary index) | {ms(cold)} | {cold / k20:.2f}x the 20-Secret get | (reference) |")
 PY
+
+# The kubernetes source against the fake API server: 1,000 Secrets in the project namespace.
+kube=$work/kube
+python3 - "$kube" <<'PY'
+import base64, json, os, sys
+root = sys.argv[1]
+b64 = lambda s: base64.b64encode(s.encode()).decode()
+for ns, count in (("kargo-demo", 1000), ("kargo-shared-resources", 10)):
+    os.makedirs(f"{root}/secrets/{ns}", exist_ok=True)
+    for i in range(count):
+        url = "https://github.com/bench/app" if (ns, i) == ("kargo-demo", 999) else f"https://github.com/org-{i}/repo-{i}"
+        secret = {"apiVersion": "v1", "kind": "Secret",
+                  "metadata": {"name": f"cred-{i:04d}", "namespace": ns, "labels": {"kargo.akuity.io/cred-type": "git"}},
+                  "data": {"repoURL": b64(url), "username": b64(f"user-{i}"), "password": b64(f"pw-{i}")}}
+        with open(f"{root}/secrets/{ns}/cred-{i:04d}.json", "w") as f:
+            json.dump(secret, f)
+PY
+python3 tests/support/fake_kube.py --state-dir "$kube" --token bench-token --exit-on-stdin-eof >"$work/kube.out" 2>/dev/null < <(sleep 100000) &
+kube_pid=$!
+trap 'kill $kube_pid 2>/dev/null; rm -rf "$work"' EXIT
+for _ in $(seq 50); do grep -q PORT= "$work/kube.out" 2>/dev/null && break; sleep 0.1; done
+export KUBECONFIG=$kube/kubeconfig
+printf 'protocol=https\nhost=github.com\npath=bench/app\n' >"$work/git-request-kube"
+"$bin/git-credential-kargo" --source kubernetes --project kargo-demo get <"$work/git-request-kube" >/dev/null
+: >"$kube/requests.jsonl"
+"$bin/git-credential-kargo" --source kubernetes --project kargo-demo get <"$work/git-request-kube" >/dev/null
+python3 - "$kube/requests.jsonl" <<'PY'
+import json, sys
+lists = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+lists = [r for r in lists if r["verb"] == "list"]
+per_ns = {}
+for r in lists:
+    per_ns.setdefault(r["namespace"], []).append(r)
+a, b = (per_ns.get("kargo-demo", [None])[0], per_ns.get("kargo-shared-resources", [None])[0])
+overlap = a and b and a["start"] < b["end"] and b["start"] < a["end"]
+print(f"kubernetes source, one get: {len(lists)} LIST requests ({', '.join(f'{ns}: {len(rs)}' for ns, rs in per_ns.items())}); both namespaces in flight at once: {bool(overlap)}")
+PY
+mkdir -p "$work/secrets-1k/kargo-demo"
+python3 - "$kube/secrets/kargo-demo" "$work/secrets-1k/kargo-demo" <<'PY'
+import os, sys, shutil
+src, dst = sys.argv[1:]
+for name in os.listdir(src):
+    shutil.copy(f"{src}/{name}", f"{dst}/{name}")
+    os.chmod(f"{dst}/{name}", 0o600)
+PY
+run kube1k "$work/git-request-kube" "$bin/git-credential-kargo --source kubernetes --project kargo-demo get"
+run dir1k "$work/git-request-kube" "$bin/git-credential-kargo --secrets-dir $work/secrets-1k --project kargo-demo get"
+python3 -c 'import sys; k, d = map(float, sys.argv[1:]); print(f"| `git-credential-kargo get`, kubernetes source (fake API server, 1,000 Secrets) | {k*1000:.2f} ms | {k/d:.2f}x the dir source with the same Secrets ({d*1000:.2f} ms) | (reference) |")' "$(mean kube1k)" "$(mean dir1k)"
+
 ls -l "$bin/git-credential-kargo" "$bin/docker-credential-kargo" "$bin/kargo-creds" | awk '{print "binary size:", $5, $9}'
 /usr/bin/time -f 'peak RSS of a warm get: %M KiB' "$bin/git-credential-kargo" --secrets-dir "$work/secrets-20" --project kargo-demo get <"$work/git-request" >/dev/null

@@ -266,7 +266,7 @@ pub fn redacted_view(secret: &Secret) -> Value {
         "kind": "Secret",
         "metadata": metadata,
         "stringData": string_data,
-        "type": "Opaque",
+        "type": secret.secret_type.as_deref().unwrap_or("Opaque"),
     })
 }
 

@@ -91,6 +91,8 @@ pub struct Secret {
     pub annotations: BTreeMap<String, String>,
     /// `None` when the Secret has no data at all.
     pub data: Option<Data>,
+    /// The Secret's `type` (`Opaque` when absent); kept as it is when the Secret is updated.
+    pub secret_type: Option<String>,
     /// What the API server adds, when the source has it (shown by `get credentials`).
     pub server: ServerFields,
 }

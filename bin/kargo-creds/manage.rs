@@ -363,6 +363,9 @@ fn list(lookup: &Lookup<'_>, namespace: &str, generic: bool) -> anyhow::Result<V
     let mut secrets = Vec::new();
     for cred_type in types {
         for listing in source.list(&[namespace], *cred_type)? {
+            if let Some(reason) = &listing.forbidden {
+                anyhow::bail!("listing credentials in namespace {namespace}: {reason}");
+            }
             for listed in &listing.secrets {
                 secrets.push(source.complete(listed)?);
             }

@@ -110,6 +110,7 @@ impl Source for DirSource {
                     })
                     .map(Listed::Summary)
                     .collect(),
+                forbidden: None,
             })
             .collect())
     }

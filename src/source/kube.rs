@@ -11,8 +11,9 @@
 //! Lists are read as raw JSON, not typed Secrets, so that one Secret with corrupt base64 or
 //! odd labels is skipped with a warning instead of failing the whole list.
 
-use std::cell::OnceCell;
+use std::cell::{OnceCell, RefCell};
 use std::collections::BTreeMap;
+use std::collections::HashSet;
 use std::future::Future;
 use std::time::Duration;
 
@@ -36,6 +37,9 @@ pub struct KubeSource {
     connect_timeout: Duration,
     request_timeout: Duration,
     connection: OnceCell<Connection>,
+    /// Namespaces already reported as unreadable: one warning each, however many types
+    /// are listed.
+    warned: RefCell<HashSet<String>>,
 }
 
 struct Connection {
@@ -57,6 +61,7 @@ impl KubeSource {
             connect_timeout: settings.connect_timeout,
             request_timeout: settings.request_timeout,
             connection: OnceCell::new(),
+            warned: RefCell::new(HashSet::new()),
         }
     }
 
@@ -191,38 +196,88 @@ impl KubeSource {
         )))
     }
 
-    /// Writes a Secret: creates it, or replaces the version it was read at.
-    fn write(&self, secret: &Secret, replace: bool) -> Result<(), SourceError> {
+    /// Creates a Secret.
+    fn create_secret(&self, secret: &Secret) -> Result<(), SourceError> {
         self.connection()?;
         check_name("Secret name", &secret.name)?;
-        let request = Self::secrets_path(&secret.namespace)?;
         let body = manifest::render(secret, Format::Json).into_bytes();
-        let http_request = if replace {
-            request.replace(&secret.name, &PostParams::default(), body)
-        } else {
-            request.create(&PostParams::default(), body)
-        }
-        .map_err(|e| SourceError::Other(e.to_string()))?;
-        let action = if replace { "replacing" } else { "creating" };
-        match block_on(self.call(http_request))? {
+        let request = Self::secrets_path(&secret.namespace)?
+            .create(&PostParams::default(), body)
+            .map_err(|e| SourceError::Other(e.to_string()))?;
+        match block_on(self.call(request))? {
             Ok(_) => Ok(()),
-            Err(CallError::Status { code: 409, .. }) if !replace => {
+            Err(CallError::Status { code: 409, .. }) => {
                 Err(SourceError::AlreadyExists { id: secret.id() })
             }
-            Err(CallError::Status { code: 404, .. }) if replace => {
-                Err(SourceError::NotFound { id: secret.id() })
-            }
-            Err(CallError::Status { code: 409, .. }) => Err(SourceError::Other(format!(
-                "secret {} changed while being updated; run the command again",
-                secret.id()
-            ))),
             Err(error) => Err(self.error(
-                &format!("{action} Secret {}", secret.name),
+                &format!("creating Secret {}", secret.name),
                 &secret.namespace,
                 error,
             )),
         }
     }
+
+    /// Replaces a Secret's labels, annotations and data, and nothing else: the object as the
+    /// server has it is read, those fields edited, and written back at the version read —
+    /// so owner references, finalizers, its type and fields this tool does not know survive,
+    /// and a concurrent change is a conflict, never lost.
+    fn replace_secret(&self, secret: &Secret) -> Result<(), SourceError> {
+        self.connection()?;
+        check_name("Secret name", &secret.name)?;
+        let path = Self::secrets_path(&secret.namespace)?;
+        let get = path
+            .get(&secret.name, &Default::default())
+            .map_err(|e| SourceError::Other(e.to_string()))?;
+        let mut object = match block_on(self.call(get))? {
+            Ok(object) => object,
+            Err(CallError::Status { code: 404, .. }) => {
+                return Err(SourceError::NotFound { id: secret.id() })
+            }
+            Err(error) => {
+                return Err(self.error(
+                    &format!("reading Secret {}", secret.name),
+                    &secret.namespace,
+                    error,
+                ))
+            }
+        };
+        let read_version = object["metadata"]["resourceVersion"]
+            .as_str()
+            .map(str::to_owned);
+        if secret.server.resource_version.is_some()
+            && read_version != secret.server.resource_version
+        {
+            return Err(conflict(secret));
+        }
+        let rendered: Value = serde_json::from_str(&manifest::render(secret, Format::Json))
+            .map_err(|e| SourceError::Other(e.to_string()))?;
+        object["metadata"]["labels"] = rendered["metadata"]["labels"].clone();
+        object["metadata"]["annotations"] = rendered["metadata"]["annotations"].clone();
+        object["data"] = rendered["data"].clone();
+        let body = serde_json::to_vec(&object).map_err(|e| SourceError::Other(e.to_string()))?;
+        let put = path
+            .replace(&secret.name, &PostParams::default(), body)
+            .map_err(|e| SourceError::Other(e.to_string()))?;
+        match block_on(self.call(put))? {
+            Ok(_) => Ok(()),
+            Err(CallError::Status { code: 404, .. }) => {
+                Err(SourceError::NotFound { id: secret.id() })
+            }
+            Err(CallError::Status { code: 409, .. }) => Err(conflict(secret)),
+            Err(error) => Err(self.error(
+                &format!("replacing Secret {}", secret.name),
+                &secret.namespace,
+                error,
+            )),
+        }
+    }
+}
+
+fn conflict(secret: &Secret) -> SourceError {
+    SourceError::Other(format!(
+        "secret {} changed while being updated; run the command again",
+        secret.id()
+    ))
 }
 
 enum CallError {
@@ -260,20 +315,23 @@ impl Source for KubeSource {
         })?;
         let mut listings = Vec::with_capacity(namespaces.len());
         for (namespace, outcome) in namespaces.iter().zip(outcomes) {
-            let secrets = match outcome {
-                Ok(NamespaceOutcome::Secrets(secrets)) => secrets,
+            let (secrets, forbidden) = match outcome {
+                Ok(NamespaceOutcome::Secrets(secrets)) => (secrets, None),
                 Ok(NamespaceOutcome::Forbidden(message)) => {
-                    crate::warn!(
-                        "skipping namespace {namespace}: Secrets there are not readable ({})",
-                        message.trim()
-                    );
-                    Vec::new()
+                    if self.warned.borrow_mut().insert((*namespace).to_owned()) {
+                        crate::warn!(
+                            "skipping namespace {namespace}: Secrets there are not readable ({})",
+                            message.trim()
+                        );
+                    }
+                    (Vec::new(), Some(message.trim().to_owned()))
                 }
                 Err(error) => return Err(self.error("listing Secrets", namespace, error)),
             };
             listings.push(Listing {
                 namespace: (*namespace).to_owned(),
                 secrets: secrets.into_iter().map(Listed::Whole).collect(),
+                forbidden,
             });
         }
         Ok(listings)
@@ -305,11 +363,11 @@ impl Source for KubeSource {
     }
 
     fn create(&self, secret: &Secret) -> Result<(), SourceError> {
-        self.write(secret, false)
+        self.create_secret(secret)
     }
 
     fn replace(&self, secret: &Secret) -> Result<(), SourceError> {
-        self.write(secret, true)
+        self.replace_secret(secret)
     }
 
     fn delete(&self, namespace: &str, name: &str) -> Result<(), SourceError> {
@@ -428,6 +486,7 @@ pub fn secret_from_json(item: &Value, namespace: &str) -> Result<Secret, String>
         labels,
         annotations,
         data,
+        secret_type: item["type"].as_str().map(str::to_owned),
         server: ServerFields {
             created_at: metadata["creationTimestamp"]
                 .as_str()

@@ -42,6 +42,8 @@ pub struct Parsed {
 #[serde(rename_all = "camelCase")]
 struct Document {
     kind: Option<Value>,
+    #[serde(rename = "type")]
+    secret_type: Option<Value>,
     metadata: Option<Metadata>,
     data: Option<Value>,
     string_data: Option<Value>,
@@ -131,7 +133,7 @@ pub fn render(secret: &Secret, format: Format) -> String {
         kind: &'static str,
         metadata: Metadata<'a>,
         #[serde(rename = "type")]
-        secret_type: &'static str,
+        secret_type: &'a str,
         #[serde(skip_serializing_if = "Option::is_none")]
         data: Option<BTreeMap<&'a str, String>>,
     }
@@ -156,7 +158,7 @@ pub fn render(secret: &Secret, format: Format) -> String {
             annotations: &secret.annotations,
             resource_version: secret.server.resource_version.as_deref(),
         },
-        secret_type: "Opaque",
+        secret_type: secret.secret_type.as_deref().unwrap_or("Opaque"),
         data: secret.data.as_ref().map(|data| {
             data.iter()
                 .map(|(key, value)| {
@@ -259,6 +261,7 @@ fn to_secret(
         labels,
         annotations,
         data,
+        secret_type: document.secret_type.as_ref().and_then(scalar_text),
         server: Default::default(),
     })
 }
@@ -439,7 +442,7 @@ metadata: {name: b}
 
     #[test]
     fn rendered_manifests_parse_back_to_the_same_secret() {
-        let yaml = "kind: Secret\nmetadata:\n  name: a\n  namespace: n\n  labels: {kargo.akuity.io/cred-type: git}\n  annotations: {kargo.akuity.io/description: d}\nstringData: {repoURL: 'https://x/y', password: \"p\\nq\"}\n";
+        let yaml = "kind: Secret\ntype: Opaque\nmetadata:\n  name: a\n  namespace: n\n  labels: {kargo.akuity.io/cred-type: git}\n  annotations: {kargo.akuity.io/description: d}\nstringData: {repoURL: 'https://x/y', password: \"p\\nq\"}\n";
         let secret = parse(yaml, Format::Yaml, None).unwrap().secrets.remove(0);
         for format in [Format::Yaml, Format::Json] {
             let text = render(&secret, format);

@@ -25,6 +25,9 @@ pub enum Listed<'a> {
 pub struct Listing<'a> {
     pub namespace: String,
     pub secrets: Vec<Listed<'a>>,
+    /// Why the namespace could not be read (403), when it could not: a lookup goes on
+    /// without it; managing credentials there must not.
+    pub forbidden: Option<String>,
 }
 
 impl Candidate for Listed<'_> {

@@ -4,10 +4,15 @@
 Python 3.11 standard library plus `cryptography` (CI: `pip install cryptography`).
 
     fake_github.py --public-key PEM_FILE --app-id ID [--client-id CID] --installation ID
-                   --state-dir DIR [--token-ttl SECONDS (3600)] [--owner OWNER] [--verbose]
+                   --state-dir DIR [--token-ttl SECONDS (3600)] [--owner OWNER]
+                   [--exit-on-stdin-eof] [--verbose]
 
 Listens on 127.0.0.1 on a kernel-chosen port; the first stdout line is `PORT=<n>` (also
 written to DIR/port). PEM_FILE is the App's RSA public key (a private key PEM works too).
+It exits on SIGTERM; with `--exit-on-stdin-eof` also when stdin reaches end of file (spawn it
+with a piped stdin you keep open, as for fake_kube.py, so it cannot outlive a killed test).
+`--owner` makes only that owner valid in GET /repos (default: any; full_name then uses
+`kargo-test-org`). Quiet: stderr gets only errors (every request with `--verbose`).
 Routes (any path prefix is accepted before them, e.g. `/api/v3` for GitHub Enterprise):
 
   POST /app/installations/{id}/access_tokens   JWT verified (RS256, `iss` = app or client
@@ -590,11 +595,24 @@ def serve(args):
         out.write("%d\n" % port)
 
     def stop(signum, frame):
+        # os._exit, not SystemExit: a daemon thread blocked reading stdin would make the
+        # interpreter's shutdown abort ("could not acquire lock for <stdin>").
         fake.stopping.set()
-        raise SystemExit(0)
+        os._exit(0)
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    if args.exit_on_stdin_eof:
+
+        def watch_stdin():
+            try:
+                while sys.stdin.buffer.read(65536):
+                    pass
+            except (OSError, ValueError):
+                pass
+            os._exit(0)
+
+        threading.Thread(target=watch_stdin, daemon=True).start()
     sys.stdout.write("PORT=%d\n" % port)
     sys.stdout.flush()
     try:
@@ -648,8 +666,8 @@ def self_test():
         process = subprocess.Popen(
             [sys.executable, os.path.abspath(__file__), "--public-key", key_path,
              "--app-id", "12345", "--client-id", "Iv1.testclient", "--installation", "777",
-             "--state-dir", state, "--token-ttl", str(ttl)],
-            stdout=subprocess.PIPE, text=True,
+             "--state-dir", state, "--token-ttl", str(ttl), "--exit-on-stdin-eof"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
         )
         line = process.stdout.readline().strip()
         assert line.startswith("PORT="), line
@@ -828,6 +846,13 @@ def self_test():
         check("tokens.txt lists exactly the minted tokens", tokens == [m["token"] for m in mints],
               (tokens, [m["token"] for m in mints]))
         check("validations.jsonl records every attempt", len(validations) == 11, len(validations))
+        short_server.stdin.close()
+        try:
+            short_server.wait(timeout=5)
+            exited = True
+        except subprocess.TimeoutExpired:
+            exited = False
+        check("--exit-on-stdin-eof: closing stdin stops the server", exited)
     finally:
         for process in (server, short_server):
             process.terminate()
@@ -850,6 +875,8 @@ def main():
     parser.add_argument("--state-dir", help="where the logs, tokens.txt and control.json live")
     parser.add_argument("--token-ttl", type=int, default=3600, help="token lifetime, seconds")
     parser.add_argument("--owner", help="repository owner: only this owner is valid (any if unset)")
+    parser.add_argument("--exit-on-stdin-eof", action="store_true",
+                        help="exit when stdin reaches end of file")
     parser.add_argument("--verbose", action="store_true", help="log each request to stderr")
     args = parser.parse_args()
     if args.self_test:

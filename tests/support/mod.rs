@@ -170,3 +170,138 @@ pub fn copy_private(from: &Path, to: &Path) {
         }
     }
 }
+
+/// The fake Kubernetes API server (`tests/support/fake_kube.py`), running for one test: it
+/// exits when this guard is dropped (killed) or when the test process dies (its stdin, a
+/// pipe this guard holds, reaches end of file).
+pub struct FakeKube {
+    child: std::process::Child,
+    /// Held open: the server exits at its end of file.
+    _stdin: std::process::ChildStdin,
+    pub state: tempfile::TempDir,
+    pub port: u16,
+}
+
+impl FakeKube {
+    /// Starts `fake_kube.py --state-dir <temp> --exit-on-stdin-eof ARGS…` and waits for its
+    /// `PORT=` line (by then `kubeconfig` is written).
+    pub fn start(args: &[&str]) -> FakeKube {
+        use std::io::BufRead;
+        let state = tempfile::tempdir().unwrap();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/fake_kube.py");
+        let mut child = Command::new("python3")
+            .arg(script)
+            .arg("--state-dir")
+            .arg(state.path())
+            .arg("--exit-on-stdin-eof")
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 fake_kube.py");
+        let stdin = child.stdin.take().unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = match line.trim().strip_prefix("PORT=").map(str::parse) {
+            Some(Ok(port)) => port,
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("fake_kube.py did not start (first line {line:?})");
+            }
+        };
+        FakeKube {
+            child,
+            _stdin: stdin,
+            state,
+            port,
+        }
+    }
+
+    pub fn kubeconfig(&self) -> PathBuf {
+        self.state.path().join("kubeconfig")
+    }
+
+    /// The store: `<secrets_dir>/<namespace>/<name>.json`.
+    pub fn secrets_dir(&self) -> PathBuf {
+        self.state.path().join("secrets")
+    }
+
+    /// Writes a Secret file into the store, served as it is.
+    pub fn seed(&self, namespace: &str, name: &str, secret: &serde_json::Value) {
+        let folder = self.secrets_dir().join(namespace);
+        std::fs::create_dir_all(&folder).unwrap();
+        std::fs::write(
+            folder.join(format!("{name}.json")),
+            serde_json::to_vec_pretty(secret).unwrap(),
+        )
+        .unwrap();
+    }
+
+    /// The stored Secret, if any.
+    pub fn stored(&self, namespace: &str, name: &str) -> Option<serde_json::Value> {
+        let path = self
+            .secrets_dir()
+            .join(namespace)
+            .join(format!("{name}.json"));
+        let text = std::fs::read_to_string(path).ok()?;
+        Some(serde_json::from_str(&text).unwrap())
+    }
+
+    /// Empties the store.
+    pub fn clear_secrets(&self) {
+        let _ = std::fs::remove_dir_all(self.secrets_dir());
+        std::fs::create_dir_all(self.secrets_dir()).unwrap();
+    }
+
+    /// Every request logged so far (`requests.jsonl`).
+    pub fn requests(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(self.state.path().join("requests.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .filter(|line| !line.trim().is_empty())
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect()
+    }
+}
+
+impl Drop for FakeKube {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A Secret JSON as the API server stores it: `data` values base64-encoded.
+pub fn secret_json(
+    labels: &[(&str, &str)],
+    annotations: &[(&str, &str)],
+    data: &[(&str, &str)],
+) -> serde_json::Value {
+    use base64::Engine as _;
+    let map = |pairs: &[(&str, &str)]| -> serde_json::Map<String, serde_json::Value> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), serde_json::Value::from(*v)))
+            .collect()
+    };
+    let encoded: serde_json::Map<String, serde_json::Value> = data
+        .iter()
+        .map(|(k, v)| {
+            (
+                (*k).to_owned(),
+                base64::engine::general_purpose::STANDARD.encode(v).into(),
+            )
+        })
+        .collect();
+    serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"labels": map(labels), "annotations": map(annotations)},
+        "data": encoded,
+        "type": "Opaque",
+    })
+}
