@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A tiny smart-HTTP git server for the integration tests (Python 3 standard library only).
 
-    git_http_server.py PROJECT_ROOT USERNAME PASSWORD AUTH_LOG
+    git_http_server.py [--tokens-file FILE] PROJECT_ROOT USERNAME PASSWORD AUTH_LOG
 
 Listens on 127.0.0.1 on a port the kernel chooses and prints that port as the first line
 of stdout. Every request must carry HTTP Basic credentials equal to USERNAME/PASSWORD, else
@@ -10,6 +10,12 @@ requests are handed to `git http-backend` as CGI (repositories under PROJECT_ROO
 exported). Every request that carries credentials appends one line to AUTH_LOG:
 
     <username> accepted|rejected
+
+With `--tokens-file FILE` the password must instead be one of the non-empty lines of FILE
+(e.g. the `tokens.txt` of fake_github.py), read afresh for every request; PASSWORD is then
+ignored (pass `-`). An accepted line then names the (1-based) line that matched:
+
+    <username> accepted token <n>
 
 The password is never written anywhere.
 """
@@ -31,13 +37,14 @@ class Config:
     root = ""
     username = ""
     password = ""
+    tokens_file = None
     log_path = ""
     log_lock = threading.Lock()
     git = "git"
 
 
-def log_attempt(username, accepted):
-    line = "%s %s\n" % (username, "accepted" if accepted else "rejected")
+def log_attempt(username, accepted, detail=""):
+    line = "%s %s%s\n" % (username, "accepted" if accepted else "rejected", detail)
     with Config.log_lock:
         with open(Config.log_path, "a", encoding="utf-8") as log:
             log.write(line)
@@ -57,6 +64,21 @@ def basic_credentials(header):
         return ("<undecodable>", None)
     username, sep, password = decoded.partition(":")
     return (username, password if sep else None)
+
+
+def token_line(password):
+    """The 1-based line of the tokens file equal to `password`, or None."""
+    if not password:
+        return None
+    try:
+        with open(Config.tokens_file, encoding="utf-8") as source:
+            lines = source.read().splitlines()
+    except OSError:
+        return None
+    for number, line in enumerate(lines, start=1):
+        if line.strip() and line.strip() == password:
+            return number
+    return None
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -94,8 +116,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.deny()
             return
         username, password = credentials
-        accepted = username == Config.username and password == Config.password
-        log_attempt(username, accepted)
+        detail = ""
+        if Config.tokens_file is None:
+            accepted = username == Config.username and password == Config.password
+        else:
+            line = token_line(password)
+            accepted = username == Config.username and line is not None
+            if accepted:
+                detail = " token %d" % line
+        log_attempt(username, accepted, detail)
         if not accepted:
             self.discard_body()
             self.deny()
@@ -234,8 +263,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 
 def main(argv):
+    argv = list(argv)
+    if "--tokens-file" in argv[1:]:
+        index = argv.index("--tokens-file", 1)
+        if index + 1 >= len(argv):
+            sys.stderr.write("git_http_server.py: --tokens-file needs a FILE\n")
+            return 2
+        Config.tokens_file = os.path.abspath(argv[index + 1])
+        del argv[index : index + 2]
     if len(argv) != 5:
-        sys.stderr.write("usage: git_http_server.py PROJECT_ROOT USERNAME PASSWORD AUTH_LOG\n")
+        sys.stderr.write(
+            "usage: git_http_server.py [--tokens-file FILE] PROJECT_ROOT USERNAME PASSWORD AUTH_LOG\n"
+        )
         return 2
     Config.root = os.path.abspath(argv[1])
     Config.username = argv[2]

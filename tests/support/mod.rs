@@ -305,3 +305,134 @@ pub fn secret_json(
         "type": "Opaque",
     })
 }
+
+/// The fake GitHub REST API (`tests/support/fake_github.py`), running for one test: it
+/// exits when this guard is dropped (killed) or when the test process dies (its stdin, a
+/// pipe this guard holds, reaches end of file). Its state folder (mints, validations,
+/// requests, tokens, control) is a temporary folder of its own.
+pub struct FakeGithub {
+    child: std::process::Child,
+    /// Held open: the server exits at its end of file.
+    _stdin: std::process::ChildStdin,
+    pub state: tempfile::TempDir,
+    pub port: u16,
+}
+
+impl FakeGithub {
+    /// Starts `fake_github.py --state-dir <temp> --exit-on-stdin-eof ARGS…` (ARGS name at
+    /// least `--public-key`, `--app-id` and `--installation`) and waits for its `PORT=`
+    /// line. Its stderr goes to `<state>/stderr.log`.
+    pub fn start(args: &[&str]) -> FakeGithub {
+        use std::io::BufRead;
+        let state = tempfile::tempdir().unwrap();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/fake_github.py");
+        let log = std::fs::File::create(state.path().join("stderr.log")).unwrap();
+        let mut child = Command::new("python3")
+            .arg(script)
+            .arg("--state-dir")
+            .arg(state.path())
+            .arg("--exit-on-stdin-eof")
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .expect("python3 fake_github.py");
+        let stdin = child.stdin.take().unwrap();
+        let mut line = String::new();
+        let _ = std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line);
+        let port = match line.trim().strip_prefix("PORT=").map(str::parse) {
+            Some(Ok(port)) => port,
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "fake_github.py did not start (first line {line:?}); stderr:\n{}",
+                    std::fs::read_to_string(state.path().join("stderr.log")).unwrap_or_default()
+                );
+            }
+        };
+        FakeGithub {
+            child,
+            _stdin: stdin,
+            state,
+            port,
+        }
+    }
+
+    /// `http://127.0.0.1:<port>`: the value for `KARGO_CREDS_GITHUB_API_URL`.
+    pub fn api_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The lines of `<state>/<name>` (JSON Lines) written so far; a line still being
+    /// written (no newline yet) is left out.
+    pub fn jsonl(&self, name: &str) -> Vec<serde_json::Value> {
+        let text = std::fs::read_to_string(self.state.path().join(name)).unwrap_or_default();
+        let complete = match text.rfind('\n') {
+            Some(end) => &text[..end],
+            None => "",
+        };
+        complete
+            .lines()
+            .filter(|line| !line.trim().is_empty())
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect()
+    }
+
+    /// One record per successful mint: token, repositories, installation, iss, path, ….
+    pub fn mints(&self) -> Vec<serde_json::Value> {
+        self.jsonl("mints.jsonl")
+    }
+
+    /// One record per `GET /repos/{owner}/{repo}`: token, owner, repo, status, ….
+    pub fn validations(&self) -> Vec<serde_json::Value> {
+        self.jsonl("validations.jsonl")
+    }
+
+    /// One record per API request answered (or held): method, path, status, ….
+    pub fn requests(&self) -> Vec<serde_json::Value> {
+        self.jsonl("requests.jsonl")
+    }
+
+    /// `<state>/tokens.txt`: every minted token, one per line.
+    pub fn tokens_file(&self) -> PathBuf {
+        self.state.path().join("tokens.txt")
+    }
+
+    /// Every token minted so far (tokens.txt and mints.jsonl).
+    pub fn tokens(&self) -> Vec<String> {
+        let mut tokens: Vec<String> = std::fs::read_to_string(self.tokens_file())
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect();
+        for mint in self.mints() {
+            if let Some(token) = mint["token"].as_str() {
+                if !tokens.iter().any(|known| known == token) {
+                    tokens.push(token.to_owned());
+                }
+            }
+        }
+        tokens
+    }
+
+    /// Replaces `control.json` atomically (temporary file + rename).
+    pub fn control(&self, control: &serde_json::Value) {
+        let temporary = self.state.path().join("control.json.tmp");
+        std::fs::write(&temporary, serde_json::to_vec(control).unwrap()).unwrap();
+        std::fs::rename(&temporary, self.state.path().join("control.json")).unwrap();
+    }
+
+    /// What the server wrote on stderr (errors only), for failure messages.
+    pub fn stderr_log(&self) -> String {
+        std::fs::read_to_string(self.state.path().join("stderr.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for FakeGithub {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
