@@ -108,6 +108,9 @@ pub struct Endpoints {
     /// `KARGO_CREDS_GITHUB_VALIDATION_WAITS`: seconds between post-mint validations
     /// (comma-separated; default 3,10,30). A tuning knob for tests and slow replicas.
     pub github_validation_waits: Option<Vec<Duration>>,
+    /// `AWS_ENDPOINT_URL_ECR` and `AWS_ENDPOINT_URL`.
+    pub aws_ecr: Option<String>,
+    pub aws: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -313,6 +316,8 @@ impl Settings {
                     Some(text) => Some(parse_waits(&text)?),
                     None => None,
                 },
+                aws_ecr: env("AWS_ENDPOINT_URL_ECR").filter(|url| !url.trim().is_empty()),
+                aws: env("AWS_ENDPOINT_URL").filter(|url| !url.trim().is_empty()),
             },
         })
     }

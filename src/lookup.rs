@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use crate::cache::{CacheKey, Minted, Origin, Served, TokenCache};
 use crate::config::Settings;
 use crate::provider::{
-    self, github_app, Credentials, MintPlan, ProviderError, ProviderKind, ProviderRequest,
-    Selection,
+    self, ecr, gar, github_app, Credentials, MintPlan, ProviderError, ProviderKind,
+    ProviderRequest, Selection,
 };
 use crate::resolve::{self, Candidate, NamespaceSecrets, NamespaceTrace, Target, Thoroughness};
 use crate::secret::{keys, CredType, Secret};
@@ -202,11 +202,13 @@ impl<'a> Lookup<'a> {
     }
 
     fn select_provider(&self, secret: &Secret, target: &Target) -> Result<Selection, LookupError> {
+        let registry = registry_of(target);
         let request = ProviderRequest {
             cred_type: target.cred_type(),
             normalized_url: target.normalized(),
             project: self.settings.project.as_deref(),
             github_api_url: self.settings.endpoints.github_api.as_deref(),
+            registry: registry.as_deref(),
         };
         let selection = provider::select(secret, &request)?;
         match &selection {
@@ -316,6 +318,33 @@ impl<'a> Lookup<'a> {
             crate::net::http_client(self.settings.connect_timeout, self.settings.request_timeout)?;
         let now = unix_now();
         match plan {
+            MintPlan::Ecr(plan_ecr) => {
+                let endpoints = &self.settings.endpoints;
+                let endpoint = ecr::endpoint(
+                    &plan_ecr.region,
+                    plan_ecr.registry.china,
+                    endpoints.aws_ecr.as_deref(),
+                    endpoints.aws.as_deref(),
+                );
+                let login = runtime
+                    .block_on(ecr::mint(&client, plan_ecr, &endpoint))
+                    .map_err(|error| error.to_string())?;
+                Ok(Minted {
+                    username: login.username,
+                    token: login.password,
+                    expires_at: login.expires_at,
+                })
+            }
+            MintPlan::Gar(plan_gar) => {
+                let (token, expires_at) = runtime
+                    .block_on(gar::mint(&client, plan_gar, now))
+                    .map_err(|error| error.to_string())?;
+                Ok(Minted {
+                    username: plan.username().to_owned(),
+                    token,
+                    expires_at,
+                })
+            }
             MintPlan::GithubApp(app) => {
                 let waits = self
                     .settings
@@ -406,4 +435,23 @@ pub fn unix_now() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
+}
+
+/// The registry host an image or helm request is for: the host itself for the docker
+/// protocol, the first segment of a normalized reference otherwise (`docker.io` for Docker
+/// Hub names, nothing for an `https://` chart repository).
+fn registry_of(target: &Target) -> Option<String> {
+    match target {
+        Target::RegistryHost { host, .. } => Some(host.clone()),
+        Target::Url {
+            cred_type,
+            normalized,
+            ..
+        } => match cred_type {
+            CredType::Image | CredType::Helm if !resolve::is_chart_repository_url(normalized) => {
+                Some(url::registry_host_of_normalized_image(normalized).to_owned())
+            }
+            _ => None,
+        },
+    }
 }

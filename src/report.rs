@@ -38,7 +38,17 @@ fn describe_selection(selection: &Selection) -> String {
             format!("{provider} provider gives no credentials: {reason}")
         }
         Selection::Unsupported { lacks } => format!("no provider can use it: {lacks}"),
-        Selection::Mint { provider, plan } => match plan.as_ref() {
+                Selection::Mint { provider, plan } => match plan.as_ref() {
+            MintPlan::Ecr(ecr) => format!(
+                "{provider} provider: an ECR login for {} from access key {} (GetAuthorizationToken in {})",
+                ecr.registry.host, ecr.access_key_id, ecr.region
+            ),
+            MintPlan::Gar(gar) => format!(
+                "{provider} provider: a token for {} as {} from {}",
+                gar.registry,
+                gar.client_email.as_deref().unwrap_or("(no client_email)"),
+                gar.token_uri
+            ),
             MintPlan::GithubApp(app) => format!(
                 "{provider} provider: a token for {} from App {} installation {}, minted at {}",
                 app.scope(),

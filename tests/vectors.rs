@@ -16,8 +16,6 @@ use serde_json::Value;
 
 /// Providers that later work delivers: cases expecting them are skipped and listed.
 const NOT_YET: &[&str] = &[
-    "ecrAccessKey",
-    "garServiceAccountKey",
     "ecrManagedIdentity",
     "garWorkloadIdentity",
     "acrWorkloadIdentity",
@@ -123,6 +121,15 @@ fn decision_of(answer: &Answer) -> Decision {
 
 fn token_request(plan: &MintPlan) -> Value {
     match plan {
+        MintPlan::Ecr(ecr) => serde_json::json!({
+            "kind": "ecr-get-authorization-token",
+            "region": ecr.region,
+            "access_key_id": ecr.access_key_id,
+        }),
+        MintPlan::Gar(_) => serde_json::json!({
+            "kind": "gcp-service-account-jwt",
+            "scope": kargo_creds::provider::gar::SCOPE,
+        }),
         MintPlan::GithubApp(app) => serde_json::json!({
             "kind": "github-app-installation-token",
             "app_or_client_id": app.issuer,
@@ -196,6 +203,16 @@ fn decide_pure(case: &Value) -> Result<Decision, String> {
             normalized_url: target.normalized(),
             project: Some(project),
             github_api_url: None,
+            registry: match cred_type {
+                CredType::Image | CredType::Helm
+                    if !resolve::is_chart_repository_url(target.normalized()) =>
+                {
+                    Some(kargo_creds::url::registry_host_of_normalized_image(
+                        target.normalized(),
+                    ))
+                }
+                _ => None,
+            },
         };
         let selection = provider::select(winner, &request).map_err(|e| e.to_string())?;
         return Ok(decision_of(&Answer::Matched {

@@ -7,6 +7,8 @@
 //! later, through the token cache.
 
 pub mod basic;
+pub mod ecr;
+pub mod gar;
 pub mod github_app;
 pub mod ssh;
 
@@ -67,12 +69,17 @@ pub struct ProviderRequest<'a> {
     pub project: Option<&'a str>,
     /// `KARGO_CREDS_GITHUB_API_URL`.
     pub github_api_url: Option<&'a str>,
+    /// The registry host of an image or helm (OCI) request: what ECR, GAR and ACR
+    /// recognition looks at (never a path).
+    pub registry: Option<&'a str>,
 }
 
 /// A token to mint: what each minting provider decided, ready for the network.
 #[derive(Debug, Clone, PartialEq)]
 pub enum MintPlan {
     GithubApp(github_app::GithubAppPlan),
+    Ecr(ecr::EcrPlan),
+    Gar(gar::GarPlan),
 }
 
 impl MintPlan {
@@ -80,6 +87,9 @@ impl MintPlan {
     pub fn username(&self) -> &'static str {
         match self {
             MintPlan::GithubApp(_) => github_app::USERNAME,
+            // ECR's user comes out of the token (always `AWS`).
+            MintPlan::Ecr(_) => "AWS",
+            MintPlan::Gar(_) => gar::USERNAME,
         }
     }
 
@@ -87,6 +97,8 @@ impl MintPlan {
     pub fn scope(&self) -> String {
         match self {
             MintPlan::GithubApp(plan) => plan.scope(),
+            MintPlan::Ecr(plan) => plan.registry.host.clone(),
+            MintPlan::Gar(plan) => plan.registry.clone(),
         }
     }
 
@@ -99,6 +111,23 @@ impl MintPlan {
                 plan.issuer.as_bytes(),
                 plan.installation_id.to_string().as_bytes(),
                 plan.private_key.expose(),
+            ]),
+            MintPlan::Ecr(plan) => crate::cache::identity_hash(&[
+                plan.region.as_bytes(),
+                plan.access_key_id.as_bytes(),
+                plan.secret_access_key.expose().as_bytes(),
+            ]),
+            MintPlan::Gar(plan) => crate::cache::identity_hash(&[
+                plan.client_email.as_deref().unwrap_or_default().as_bytes(),
+                plan.private_key_id
+                    .as_deref()
+                    .unwrap_or_default()
+                    .as_bytes(),
+                plan.private_key
+                    .as_ref()
+                    .map(|key| key.expose().as_bytes())
+                    .unwrap_or_default(),
+                plan.token_uri.as_bytes(),
             ]),
         }
     }
@@ -159,6 +188,12 @@ pub fn select(secret: &Secret, request: &ProviderRequest<'_>) -> Result<Selectio
         return Ok(selection);
     }
     if let Some(selection) = github_app::select(secret, request, request.github_api_url)? {
+        return Ok(selection);
+    }
+    if let Some(selection) = ecr::select(secret, request)? {
+        return Ok(selection);
+    }
+    if let Some(selection) = gar::select(secret, request)? {
         return Ok(selection);
     }
     Ok(Selection::Unsupported {
