@@ -304,6 +304,13 @@ impl<'a> Lookup<'a> {
             secret: secret.id(),
             reason,
         })?;
+                if !served.from_cache && served.expires_at <= unix_now() {
+            crate::warn!(
+                "the {provider} token from secret {} arrived already expired ({}; is the clock right?): handing it out uncached",
+                secret.id(),
+                crate::timefmt::rfc3339(served.expires_at)
+            );
+        }
         Ok(Credentials {
             username: served.username,
             password: served.token,
