@@ -11,7 +11,7 @@ use crate::provider::{
     ProviderRequest, Selection,
 };
 use crate::resolve::{self, Candidate, NamespaceSecrets, NamespaceTrace, Target, Thoroughness};
-use crate::secret::{keys, CredType, Secret};
+use crate::secret::{CredType, Secret};
 use crate::source::{self, Listed, Source, SourceError};
 use crate::url;
 
@@ -22,7 +22,7 @@ pub enum LookupError {
     #[error(transparent)]
     Provider(#[from] ProviderError),
     /// A Secret matched, but its token could not be minted.
-    #[error("minting a {provider} token from secret {secret}: {reason}")]
+    #[error("minting a token ({provider}) from secret {secret}: {reason}")]
     Mint {
         provider: ProviderKind,
         secret: String,
@@ -201,15 +201,29 @@ impl<'a> Lookup<'a> {
         })
     }
 
-    fn select_provider(&self, secret: &Secret, target: &Target) -> Result<Selection, LookupError> {
+    /// Provider selection without warnings (for `list`): `None` when it fails.
+    fn select_quietly(&self, secret: &Secret, target: &Target) -> Option<Selection> {
         let registry = registry_of(target);
-        let request = ProviderRequest {
+        provider::select(secret, &self.provider_request(target, registry.as_deref())).ok()
+    }
+
+    fn provider_request<'r>(
+        &'r self,
+        target: &'r Target,
+        registry: Option<&'r str>,
+    ) -> ProviderRequest<'r> {
+        ProviderRequest {
             cred_type: target.cred_type(),
             normalized_url: target.normalized(),
             project: self.settings.project.as_deref(),
             github_api_url: self.settings.endpoints.github_api.as_deref(),
-            registry: registry.as_deref(),
-        };
+            registry,
+        }
+    }
+
+    fn select_provider(&self, secret: &Secret, target: &Target) -> Result<Selection, LookupError> {
+        let registry = registry_of(target);
+        let request = self.provider_request(target, registry.as_deref());
         let selection = provider::select(secret, &request)?;
         match &selection {
             Selection::Unsupported { lacks } => crate::warn!(
@@ -304,7 +318,7 @@ impl<'a> Lookup<'a> {
             secret: secret.id(),
             reason,
         })?;
-                if !served.from_cache && served.expires_at <= unix_now() {
+        if !served.from_cache && served.expires_at <= unix_now() {
             crate::warn!(
                 "the {provider} token from secret {} arrived already expired ({}; is the clock right?): handing it out uncached",
                 secret.id(),
@@ -422,13 +436,21 @@ impl<'a> Lookup<'a> {
                     if *cred_type == CredType::Helm && resolve::is_chart_repository_url(repo_url) {
                         continue;
                     }
-                    let secret = self.source()?.complete(listed)?;
-                    let Ok(Some(username)) = secret.emittable_text(keys::USERNAME) else {
-                        continue;
-                    };
                     let normalized = resolve::normalize(*cred_type, repo_url);
                     let host = url::registry_host_of_normalized_image(&normalized).to_owned();
-                    hosts.entry(host).or_insert_with(|| username.to_owned());
+                    if hosts.contains_key(&host) {
+                        continue;
+                    }
+                    // The username its provider would use: a static one, or a token
+                    // provider's fixed one (`AWS`, `oauth2accesstoken`) — nothing is minted.
+                    let secret = self.source()?.complete(listed)?;
+                    let target = Target::registry_host(*cred_type, &host);
+                    let username = match self.select_quietly(&secret, &target) {
+                        Some(Selection::Static { credentials, .. }) => credentials.username,
+                        Some(Selection::Mint { plan, .. }) => plan.username().to_owned(),
+                        _ => continue,
+                    };
+                    hosts.insert(host, username);
                 }
             }
         }

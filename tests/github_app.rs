@@ -466,6 +466,23 @@ impl App {
         command
     }
 
+    /// The fake's request log once it has settled: the fake logs a request after its
+    /// answer, so a client may be done before the line is written.
+    fn requests(&self) -> Vec<Value> {
+        let mut last = self.fake.requests();
+        let mut stable_since = Instant::now();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while stable_since.elapsed() < Duration::from_millis(250) && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(25));
+            let now = self.fake.requests();
+            if now.len() != last.len() {
+                last = now;
+                stable_since = Instant::now();
+            }
+        }
+        last
+    }
+
     fn mint_count(&self) -> usize {
         self.fake.mints().len()
     }
@@ -567,7 +584,7 @@ fn git_credential_fill_returns_a_token_minted_for_exactly_the_repository() {
     );
     // Every request carried a User-Agent and GitHub's media type; the token was validated
     // against its repository before it was handed out.
-    let requests = app.fake.requests();
+    let requests = app.requests();
     assert!(!requests.is_empty());
     for request in &requests {
         assert!(
@@ -650,7 +667,7 @@ fn without_the_cache_every_get_mints() {
 #[test]
 fn an_entry_inside_the_expiry_margin_is_minted_again() {
     // Tokens live 200 s; the default margin is 300 s: no token is ever fresh enough.
-    let app = App::with(KeyKind::Pkcs1, &["--token-ttl", "200"]);
+    let mut app = App::with(KeyKind::Pkcs1, &["--token-ttl", "200"]);
     app.write_standard_secret();
     let before = unix_now();
     let (first, expiry) = app.get_ok("acme/app.git");
@@ -668,6 +685,22 @@ fn an_entry_inside_the_expiry_margin_is_minted_again() {
         .map(|m| m["token"].clone())
         .collect();
     assert_eq!(tokens, [json!(first), json!(second)]);
+    assert!(
+        app.entries().is_empty(),
+        "a token inside the margin was cached"
+    );
+
+    // An entry that was fresh when stored (margin 100 s) and is inside the margin now
+    // (300 s) is not served: minted again.
+    app.set("KARGO_CREDS_EXPIRY_MARGIN", "100");
+    let (third, _) = app.get_ok("acme/app.git");
+    assert_eq!(app.entries().len(), 1);
+    assert_eq!(app.get_ok("acme/app.git").0, third);
+    assert_eq!(app.mint_count(), 3, "{}", app.diagnostics());
+    app.set("KARGO_CREDS_EXPIRY_MARGIN", "300");
+    let (fourth, _) = app.get_ok("acme/app.git");
+    assert_ne!(fourth, third, "an entry inside the margin was served");
+    assert_eq!(app.mint_count(), 4, "{}", app.diagnostics());
 }
 
 // ---------------------------------------------------------------------------------------
@@ -719,7 +752,6 @@ fn sixty_four_concurrent_gets_mint_exactly_once() {
         );
     }
     let posts = app
-        .fake
         .requests()
         .iter()
         .filter(|r| r["method"] == json!("POST"))
@@ -818,7 +850,7 @@ fn a_scope_annotation_that_does_not_allow_the_project_gives_no_credentials() {
         );
     }
     assert_eq!(app.mint_count(), 0, "{}", app.diagnostics());
-    assert!(app.fake.requests().is_empty(), "{}", app.diagnostics());
+    assert!(app.requests().is_empty(), "{}", app.diagnostics());
 
     // The project the map names gets its repository (names compare case-insensitively).
     app.write_secret(SHARED, SECRET, &[(SCOPES, r#"{"a": ["App"]}"#)], &data);
@@ -929,6 +961,11 @@ fn a_corrupt_cache_entry_is_replaced_by_a_new_mint() {
         (
             "unknown version",
             serde_json::to_vec(&wrong_version).unwrap(),
+            false,
+        ),
+        (
+            "oversized (valid JSON padded past 64 KiB)",
+            format!("{original}{}", " ".repeat(70 * 1024)).into_bytes(),
             false,
         ),
         (
@@ -1113,6 +1150,7 @@ fn github_enterprise_urls_are_minted_under_api_v3() {
     for (name, url) in [
         ("ghes", "https://github.example.com/acme/app"),
         ("ghec", "https://tenant.ghe.com/acme/app"),
+        ("ghes-port", "https://ghe.example.net:8443/acme/app"),
     ] {
         let mut data = vec![("repoURL", url)];
         data.extend(app.fields(Ids::Both));
@@ -1134,6 +1172,10 @@ fn github_enterprise_urls_are_minted_under_api_v3() {
         (
             "https://github.com/acme/app.git",
             "https://api.github.com/app/installations/777/access_tokens",
+        ),
+        (
+            "https://ghe.example.net:8443/acme/app.git",
+            "https://ghe.example.net:8443/api/v3/app/installations/777/access_tokens",
         ),
     ] {
         let output = app.run(CLI, &["resolve", url, "--explain"], "");
@@ -1157,7 +1199,7 @@ fn github_enterprise_urls_are_minted_under_api_v3() {
         );
         assert_eq!(value["token_cached_until"], Value::Null, "{value:#}");
     }
-    assert!(app.fake.requests().is_empty());
+    assert!(app.requests().is_empty());
 
     // The real mint, with the fake standing in for the Enterprise server's /api/v3.
     let api_v3 = format!("{}/api/v3", app.fake.api_url());
@@ -1183,7 +1225,7 @@ fn github_enterprise_urls_are_minted_under_api_v3() {
     let validations = app.fake.validations();
     assert_eq!(validations.len(), 1);
     assert_eq!(validations[0]["path"], json!("/api/v3/repos/acme/app"));
-    for request in app.fake.requests() {
+    for request in app.requests() {
         assert!(
             request["path"].as_str().unwrap().starts_with("/api/v3/"),
             "{request}"
@@ -1380,17 +1422,14 @@ fn a_failed_mint_serves_a_cached_token_that_is_still_valid() {
         "{}",
         describe(&output)
     );
-    let stderr = support::stderr(&output);
-    assert!(
-        stderr.contains("warning") || stderr.contains("cached"),
-        "no warning about the stale token:\n{}",
-        describe(&output)
+    assert_one_error_line(
+        &output,
+        "git-credential-kargo: warning: ",
+        &[SECRET_ID, "500"],
     );
-    assert!(stderr.contains("500"), "{}", describe(&output));
     assert_eq!(app.mint_count(), 1);
     assert!(
-        app.fake
-            .requests()
+        app.requests()
             .iter()
             .any(|r| r["method"] == json!("POST") && r["status"] == json!(500)),
         "it did try to mint: {}",
@@ -1664,6 +1703,15 @@ fn cache_files_are_private_and_listed_without_tokens() {
         stem.len() == 64 && stem.bytes().all(|b| b.is_ascii_hexdigit()),
         "entry name {stem}"
     );
+    // The entry: format version, provider, username, token, expiry, mint time, Secret.
+    let stored: Value = serde_json::from_str(&fs::read_to_string(&entries[0]).unwrap()).unwrap();
+    assert_eq!(stored["version"], json!(1), "{stored:#}");
+    assert_eq!(stored["provider"], json!("githubApp"), "{stored:#}");
+    assert_eq!(stored["username"], json!(USERNAME), "{stored:#}");
+    assert_eq!(stored["token"], json!(token), "{stored:#}");
+    assert_eq!(stored["expires_at"], json!(expires_at), "{stored:#}");
+    assert!(stored["minted_at"].is_string(), "{stored:#}");
+    assert_eq!(stored["secret"], json!(SECRET_ID), "{stored:#}");
 
     // cache list: provider, Secret, project, scope, expiry — never the token.
     let output = app.run(CLI, &["cache", "list"], "");
@@ -1826,7 +1874,7 @@ fn a_corrupt_base64_key_is_one_clear_line_and_no_mint() {
         "kargo-creds: ",
         &[SECRET_ID, "probable corrupt base64"],
     );
-    assert!(app.fake.requests().is_empty(), "{}", app.diagnostics());
+    assert!(app.requests().is_empty(), "{}", app.diagnostics());
 }
 
 #[test]
@@ -1858,5 +1906,264 @@ fn a_key_that_is_not_rsa_is_a_clear_error() {
         "git-credential-kargo: ",
         &[SECRET_ID, "githubAppPrivateKey"],
     );
-    assert!(app.fake.requests().is_empty(), "{}", app.diagnostics());
+    assert!(app.requests().is_empty(), "{}", app.diagnostics());
+}
+
+// ---------------------------------------------------------------------------------------
+// More of the cache (SPEC §7): hits take no lock, symlinks, unusable folders, identity
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn a_cache_hit_takes_no_lock_and_a_miss_waits_for_the_holder() {
+    let app = App::start();
+    app.write_standard_secret();
+    let (first, _) = app.get_ok("acme/app.git");
+    let entry = app.entries().pop().unwrap();
+    let lock_path = entry.with_extension("lock");
+    let lock = fs::File::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&lock_path)
+        .unwrap();
+    lock.lock().unwrap();
+
+    // A hit is served while another process holds the entry's lock.
+    let started = Instant::now();
+    assert_eq!(app.get_ok("acme/app.git").0, first);
+    assert!(started.elapsed() < Duration::from_secs(5));
+
+    // A miss waits for the holder, then mints once.
+    fs::remove_file(&entry).unwrap();
+    let (sender, receiver) = mpsc::channel();
+    thread::scope(|scope| {
+        scope.spawn(|| {
+            let _ = sender.send(app.get("acme/app.git"));
+        });
+        assert!(
+            receiver.recv_timeout(Duration::from_millis(1500)).is_err(),
+            "a miss did not wait for the lock holder"
+        );
+        assert_eq!(app.mint_count(), 1, "minted while the lock was held");
+        lock.unlock().unwrap();
+        let output = receiver
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the waiter finished once the lock was released");
+        assert_exit(&output, 0);
+        let password = key_values(&support::stdout(&output))["password"].clone();
+        assert_ne!(password, first);
+    });
+    assert_eq!(app.mint_count(), 2, "{}", app.diagnostics());
+}
+
+#[test]
+fn a_symlinked_cache_entry_is_never_followed() {
+    let app = App::start();
+    app.write_standard_secret();
+    let (first, _) = app.get_ok("acme/app.git");
+    let entry = app.entries().pop().unwrap();
+    // A valid entry outside the folder, linked in place of the real one.
+    let outside = app.env.home.path().join("planted.json");
+    fs::copy(&entry, &outside).unwrap();
+    let planted = fs::read(&outside).unwrap();
+    fs::remove_file(&entry).unwrap();
+    std::os::unix::fs::symlink(&outside, &entry).unwrap();
+
+    let (second, _) = app.get_ok("acme/app.git");
+    assert_ne!(second, first, "the token behind the symlink was served");
+    assert_eq!(app.mint_count(), 2, "{}", app.diagnostics());
+    let metadata = fs::symlink_metadata(&entry).unwrap();
+    assert!(
+        metadata.file_type().is_file(),
+        "the link was not replaced by a regular file"
+    );
+    assert_eq!(mode(&entry), 0o600);
+    assert_eq!(
+        fs::read(&outside).unwrap(),
+        planted,
+        "written through the link"
+    );
+}
+
+#[test]
+fn an_unsafe_or_unusable_cache_folder_still_hands_out_tokens_with_one_warning() {
+    let mut app = App::start();
+    app.write_standard_secret();
+    let home = app.env.home.path().to_path_buf();
+
+    let shared = home.join("shared-cache");
+    fs::create_dir(&shared).unwrap();
+    fs::set_permissions(&shared, fs::Permissions::from_mode(0o777)).unwrap();
+    let read_only = home.join("read-only-cache");
+    fs::create_dir(&read_only).unwrap();
+    fs::set_permissions(&read_only, fs::Permissions::from_mode(0o500)).unwrap();
+    let not_a_folder = home.join("file-cache");
+    fs::write(&not_a_folder, "").unwrap();
+
+    for (folder, why) in [
+        (&shared, "writable by group or others"),
+        (&read_only, "0500"),
+        (&not_a_folder, "not a folder"),
+    ] {
+        app.set("KARGO_CREDS_CACHE_DIR", folder.to_str().unwrap());
+        let mints = app.mint_count();
+        for _ in 0..2 {
+            let output = app.get("acme/app.git");
+            assert_exit(&output, 0);
+            assert!(
+                support::stdout(&output).contains("password=ghs_"),
+                "{}",
+                describe(&output)
+            );
+            assert_one_error_line(
+                &output,
+                "git-credential-kargo: warning: ",
+                &[folder.to_str().unwrap(), why],
+            );
+        }
+        assert_eq!(app.mint_count(), mints + 2, "{}", app.diagnostics());
+        if folder.is_dir() {
+            let cache_files: Vec<String> = fs::read_dir(folder)
+                .unwrap()
+                .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+                .filter(|name| {
+                    name.ends_with(".json") || name.ends_with(".lock") || name == ".last-prune"
+                })
+                .collect();
+            assert!(cache_files.is_empty(), "{folder:?} holds {cache_files:?}");
+        }
+    }
+    assert_eq!(mode(&shared), 0o777, "the folder's mode was changed");
+    // `cache list` says the cache is off, clearly.
+    let output = app.run(CLI, &["cache", "list"], "");
+    assert_exit(&output, 1);
+    assert!(
+        support::stderr(&output).contains("kargo-creds: "),
+        "{}",
+        describe(&output)
+    );
+
+    // A missing folder (and its parents) is created, 0700.
+    let nested = home.join("deep/er/cache");
+    app.set("KARGO_CREDS_CACHE_DIR", nested.to_str().unwrap());
+    let output = app.get("acme/app.git");
+    assert_exit(&output, 0);
+    assert_eq!(support::stderr(&output), "", "{}", describe(&output));
+    assert_eq!(mode(&nested), 0o700);
+    assert_eq!(
+        fs::read_dir(&nested)
+            .unwrap()
+            .filter(|e| e
+                .as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "json"))
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn a_changed_secret_does_not_reuse_the_cached_token() {
+    let app = App::start();
+    app.write_standard_secret();
+    let (first, _) = app.get_ok("acme/app.git");
+    assert_eq!(app.fake.mints()[0]["iss"], json!(CLIENT_ID));
+
+    // The Secret now names the App by its ID only: another identity, another token.
+    let mut data = vec![("repoURL", REPO_URL)];
+    data.extend(app.fields(Ids::AppId));
+    app.write_secret(SHARED, SECRET, &[], &data);
+    let (second, _) = app.get_ok("acme/app.git");
+    assert_ne!(second, first);
+    let mints = app.fake.mints();
+    assert_eq!(mints.len(), 2, "{}", app.diagnostics());
+    assert_eq!(mints[1]["iss"], json!(APP_ID));
+    assert_eq!(app.get_ok("acme/app.git").0, second);
+    assert_eq!(app.mint_count(), 2);
+}
+
+#[test]
+fn a_url_that_names_no_repository_gets_no_token() {
+    let app = App::start();
+    let mut data = vec![("repoURL", "https://github.com")];
+    data.extend(app.fields(Ids::Both));
+    app.write_secret(SHARED, SECRET, &[], &data);
+    // git without useHttpPath sends no path: only the host is known.
+    let output = app.run(GIT_HELPER, &["get"], "protocol=https\nhost=github.com\n\n");
+    assert_exit(&output, 0);
+    assert_eq!(
+        support::stdout(&output),
+        "quit=1\n",
+        "{}",
+        describe(&output)
+    );
+    let output = app.run(CLI, &["resolve", "https://github.com", "-o", "json"], "");
+    assert_exit(&output, 0);
+    let value: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(value["outcome"], json!("none"), "{value:#}");
+    assert!(app.requests().is_empty(), "{}", app.diagnostics());
+}
+
+/// The `dir` source keeps its summary index (`dir-index/`, which decides which Secret
+/// answers a URL) in the cache folder. A folder the token cache refuses because others may
+/// write to it must not be used for that either: whoever can write there could plant an
+/// index the next lookup trusts.
+#[test]
+fn a_refused_cache_folder_is_not_used_for_the_secrets_index_either() {
+    let mut app = App::start();
+    app.write_standard_secret();
+    let shared = app.env.home.path().join("shared-cache");
+    fs::create_dir(&shared).unwrap();
+    fs::set_permissions(&shared, fs::Permissions::from_mode(0o777)).unwrap();
+    app.set("KARGO_CREDS_CACHE_DIR", shared.to_str().unwrap());
+    let output = app.get("acme/app.git");
+    assert_exit(&output, 0);
+    assert!(
+        support::stderr(&output).contains("writable by group or others"),
+        "{}",
+        describe(&output)
+    );
+    let written: Vec<String> = fs::read_dir(&shared)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert!(
+        written.is_empty(),
+        "the refused cache folder {shared:?} was written to: {written:?}"
+    );
+}
+
+/// SPEC §6.1: Enterprise Server's API is `https://<host>/api/v3`. The App's JWT (which can
+/// mint tokens for every repository of every installation for ten minutes) must not travel
+/// in clear text because the *repository* URL is plain http (allowed by
+/// KARGO_CREDS_ALLOW_HTTP=true for the repository's own credentials).
+#[test]
+fn a_plain_http_enterprise_repository_still_mints_over_https() {
+    let mut app = App::start();
+    let mut data = vec![("repoURL", "http://github.example.com/acme/app")];
+    data.extend(app.fields(Ids::Both));
+    app.write_secret(SHARED, SECRET, &[], &data);
+    app.unset("KARGO_CREDS_GITHUB_API_URL");
+    app.set("KARGO_CREDS_ALLOW_HTTP", "true");
+    let output = app.run(
+        CLI,
+        &[
+            "resolve",
+            "http://github.example.com/acme/app.git",
+            "-o",
+            "json",
+        ],
+        "",
+    );
+    assert_exit(&output, 0);
+    let value: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(value["provider"], json!("githubApp"), "{value:#}");
+    let summary = value["summary"].as_str().unwrap();
+    assert!(
+        summary.contains("https://github.example.com/api/v3/app/installations/777/access_tokens"),
+        "the App JWT would be sent over plain http: {summary}"
+    );
 }

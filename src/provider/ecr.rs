@@ -192,16 +192,14 @@ pub async fn mint(
         ))
     })?;
     let status = response.status();
+    let error_type = response
+        .headers()
+        .get("x-amzn-errortype")
+        .and_then(|value| value.to_str().ok())
+        .map(|value| value.split(':').next().unwrap_or(value).to_owned());
     let text = response.text().await.unwrap_or_default();
     if !status.is_success() {
-        let detail = serde_json::from_str::<AwsError>(&text)
-            .ok()
-            .map(|error| {
-                let kind = error.kind.unwrap_or_default();
-                let kind = kind.rsplit('#').next().unwrap_or_default().to_owned();
-                format!("{kind}: {}", error.message.unwrap_or_default())
-            })
-            .unwrap_or_default();
+        let detail = aws_error_detail(&text, error_type);
         return Err(EcrError(
             format!("POST {url} (GetAuthorizationToken): {status} {detail}")
                 .trim_end()
@@ -236,6 +234,35 @@ pub async fn mint(
             .map(|seconds| seconds as i64)
             .unwrap_or_else(|| crate::lookup::unix_now() + 12 * 3600),
     })
+}
+
+/// AWS's error in one clause: `Code: message`, from a JSON 1.1 body (`__type`), a query
+/// API's XML (`<Code>`, `<Message>`), or the `x-amzn-ErrorType` header.
+pub fn aws_error_detail(body: &str, error_type: Option<String>) -> String {
+    let (code, message) = match serde_json::from_str::<AwsError>(body) {
+        Ok(error) => (
+            error
+                .kind
+                .map(|kind| kind.rsplit('#').next().unwrap_or_default().to_owned()),
+            error.message,
+        ),
+        Err(_) => (xml_element(body, "Code"), xml_element(body, "Message")),
+    };
+    let code = code.or(error_type).unwrap_or_default();
+    let message = message.unwrap_or_default();
+    match (code.is_empty(), message.is_empty()) {
+        (true, true) => String::new(),
+        (false, true) => code,
+        (true, false) => message,
+        (false, false) => format!("{code}: {message}"),
+    }
+}
+
+/// The text of the first `<name>…</name>` (AWS error bodies are this simple).
+pub fn xml_element(body: &str, name: &str) -> Option<String> {
+    let start = body.find(&format!("<{name}>"))? + name.len() + 2;
+    let end = start + body[start..].find(&format!("</{name}>"))?;
+    Some(body[start..end].trim().to_owned())
 }
 
 /// SigV4 signature headers for a request (`aws-sigv4` does the cryptography).
@@ -310,6 +337,25 @@ mod tests {
         ] {
             assert_eq!(recognize(host), None, "{host}");
         }
+    }
+
+    #[test]
+    fn aws_errors_in_every_dress() {
+        assert_eq!(
+            aws_error_detail(
+                r#"{"__type":"com.amazon#UnrecognizedClientException","message":"bad token"}"#,
+                None
+            ),
+            "UnrecognizedClientException: bad token"
+        );
+        assert_eq!(
+            aws_error_detail("<ErrorResponse><Error><Code>SignatureDoesNotMatch</Code><Message>no</Message></Error></ErrorResponse>", None),
+            "SignatureDoesNotMatch: no"
+        );
+        assert_eq!(
+            aws_error_detail("", Some("AccessDeniedException".into())),
+            "AccessDeniedException"
+        );
     }
 
     #[test]

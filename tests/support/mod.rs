@@ -436,3 +436,335 @@ impl Drop for FakeGithub {
         let _ = self.child.wait();
     }
 }
+
+/// A free TCP port on 127.0.0.1 right now (bound, then released: a server started on it may
+/// still lose a race, so callers retry on a clash). Nothing listens on it afterwards, which
+/// also makes it a "closed port" for connection-refused cases.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Polls `condition` every 20 ms; false if it still does not hold after `timeout`.
+pub fn poll_until(timeout: std::time::Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if condition() {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Runs moto's server with a watchdog thread that exits when stdin reaches end of file, so
+/// that a killed test process cannot leave it behind (`moto_server` itself has no such
+/// switch). Arguments are `moto_server`'s.
+const MOTO_LAUNCHER: &str = r#"
+import os, sys, threading
+def watch():
+    try:
+        while sys.stdin.buffer.read(65536):
+            pass
+    except (OSError, ValueError):
+        pass
+    os._exit(0)
+threading.Thread(target=watch, daemon=True).start()
+from moto.server import main
+main(sys.argv[1:])
+"#;
+
+/// Creates an IAM user `kargo-creds-test`, an access key for it and an allow-all inline
+/// policy: three actions, so a moto started with `INITIAL_NO_AUTH_ACTION_COUNT=3` verifies
+/// every later request's SigV4 signature against that key. Prints `<id> <secret>`.
+const MOTO_BOOTSTRAP: &str = r#"
+import json, sys
+import boto3
+endpoint = sys.argv[1]
+iam = boto3.client("iam", region_name="us-east-1", endpoint_url=endpoint,
+                   aws_access_key_id="AKIAIOSFODNN7BOOTSTR", aws_secret_access_key="bootstrap")
+iam.create_user(UserName="kargo-creds-test")
+key = iam.create_access_key(UserName="kargo-creds-test")["AccessKey"]
+iam.put_user_policy(UserName="kargo-creds-test", PolicyName="allow-all", PolicyDocument=json.dumps(
+    {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
+print(key["AccessKeyId"], key["SecretAccessKey"])
+"#;
+
+/// The number of IAM actions [`MOTO_BOOTSTRAP`] takes: start moto with
+/// `INITIAL_NO_AUTH_ACTION_COUNT` set to this to have signatures checked afterwards.
+pub const MOTO_BOOTSTRAP_ACTIONS: u32 = 3;
+
+/// moto's server (`pip install 'moto[server]'`) on 127.0.0.1, for one test: killed when the
+/// guard is dropped, and gone with the test process (its stdin, a pipe this guard holds,
+/// reaches end of file). Its output (werkzeug logs one line per request) goes to
+/// `<dir>/moto.log`. By default moto accepts any signature; with
+/// `initial_no_auth_action_count` = N it verifies SigV4 after the first N actions.
+pub struct Moto {
+    child: std::process::Child,
+    _stdin: Option<std::process::ChildStdin>,
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+}
+
+impl Moto {
+    pub fn start(initial_no_auth_action_count: Option<u32>) -> Moto {
+        let mut last = String::new();
+        for _attempt in 0..5 {
+            match Moto::try_start(initial_no_auth_action_count, true) {
+                Ok(moto) => return moto,
+                // Not importable by python3 (moto installed for another interpreter): the
+                // plain `moto_server` script, without the stdin watchdog.
+                Err(log) if log.contains("No module named") => {
+                    match Moto::try_start(initial_no_auth_action_count, false) {
+                        Ok(moto) => return moto,
+                        Err(log) => last = log,
+                    }
+                }
+                // Most likely a port clash: pick another port.
+                Err(log) => last = log,
+            }
+        }
+        panic!("moto did not start (is `moto[server]` installed?); last output:\n{last}");
+    }
+
+    fn try_start(
+        initial_no_auth_action_count: Option<u32>,
+        launcher: bool,
+    ) -> Result<Moto, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let log_path = dir.path().join("moto.log");
+        let log = std::fs::File::create(&log_path).unwrap();
+        let port_text = port.to_string();
+        let mut command = if launcher {
+            let mut command = Command::new("python3");
+            command.arg("-c").arg(MOTO_LAUNCHER);
+            command
+        } else {
+            Command::new("moto_server")
+        };
+        command
+            .args(["-H", "127.0.0.1", "-p", &port_text])
+            .stdin(Stdio::piped())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log);
+        match initial_no_auth_action_count {
+            Some(count) => command.env("INITIAL_NO_AUTH_ACTION_COUNT", count.to_string()),
+            None => command.env_remove("INITIAL_NO_AUTH_ACTION_COUNT"),
+        };
+        let mut child = command
+            .spawn()
+            .map_err(|error| format!("spawning moto: {error}"))?;
+        let stdin = child.stdin.take();
+        let banner = format!("Running on http://127.0.0.1:{port}");
+        let read_log = || std::fs::read_to_string(&log_path).unwrap_or_default();
+        let mut exited = false;
+        let ready = poll_until(std::time::Duration::from_secs(60), || {
+            if read_log().contains(&banner) {
+                return true;
+            }
+            exited = !matches!(child.try_wait(), Ok(None));
+            exited
+        });
+        if !ready || exited {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(read_log());
+        }
+        Ok(Moto {
+            child,
+            _stdin: stdin,
+            dir,
+            port,
+        })
+    }
+
+    /// `http://127.0.0.1:<port>`: the value for `AWS_ENDPOINT_URL`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// What moto has written so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("moto.log")).unwrap_or_default()
+    }
+
+    /// How many `POST /` requests moto has answered so far (every JSON-protocol call).
+    pub fn posts(&self) -> usize {
+        self.log().matches("\"POST / HTTP/1.1\"").count()
+    }
+
+    /// Creates an IAM user with an access key and an allow-all policy through boto3 (which
+    /// comes with moto), in [`MOTO_BOOTSTRAP_ACTIONS`] actions. Returns (key ID, secret).
+    pub fn create_access_key(&self) -> (String, String) {
+        let mut child = Command::new("python3")
+            .arg("-c")
+            .arg(MOTO_BOOTSTRAP)
+            .arg(self.url())
+            .env("AWS_CONFIG_FILE", "/dev/null")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+            .env("NO_PROXY", "127.0.0.1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("python3 (boto3)");
+        let finished = poll_until(std::time::Duration::from_secs(60), || {
+            !matches!(child.try_wait(), Ok(None))
+        });
+        if !finished {
+            let _ = child.kill();
+        }
+        let output = child.wait_with_output().unwrap();
+        let text = String::from_utf8_lossy(&output.stdout).into_owned();
+        let mut words = text.split_whitespace();
+        match (output.status.success(), words.next(), words.next()) {
+            (true, Some(id), Some(secret)) => (id.to_owned(), secret.to_owned()),
+            _ => panic!(
+                "creating an IAM access key in moto failed (finished: {finished}):\n{text}\n{}\nmoto:\n{}",
+                String::from_utf8_lossy(&output.stderr),
+                self.log()
+            ),
+        }
+    }
+
+    /// A raw JSON 1.1 call (`X-Amz-Target: target`) with a dummy signature whose
+    /// credential scope names `service` (moto routes by it); moto without auth checking
+    /// answers it. Returns the status code and body.
+    pub fn call(&self, service: &str, target: &str, body: &str) -> (u16, String) {
+        use std::io::Read;
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+            .unwrap();
+        write!(
+            stream,
+            "POST / HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Type: application/x-amz-json-1.1\r\nX-Amz-Target: {target}\r\nAuthorization: AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20150101/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=0\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            self.port,
+            body.len()
+        )
+        .unwrap();
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).unwrap();
+        let text = String::from_utf8_lossy(&answer).into_owned();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        let status = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|code| code.parse().ok())
+            .unwrap_or(0);
+        (status, body.to_owned())
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The fake Google token endpoint (`tests/support/fake_google.py`), running for one test:
+/// it exits when this guard is dropped (killed) or when the test process dies (its stdin, a
+/// pipe this guard holds, reaches end of file). Its state folder (grants.jsonl,
+/// requests.jsonl, stderr.log) is a temporary folder of its own.
+pub struct FakeGoogle {
+    child: std::process::Child,
+    _stdin: std::process::ChildStdin,
+    pub state: tempfile::TempDir,
+    pub port: u16,
+}
+
+impl FakeGoogle {
+    /// Starts `fake_google.py --state-dir <temp> --exit-on-stdin-eof ARGS…` (ARGS name at
+    /// least `--public-key`, `--key-id` and `--client-email`) and waits for its `PORT=` line.
+    pub fn start(args: &[&str]) -> FakeGoogle {
+        use std::io::BufRead;
+        let state = tempfile::tempdir().unwrap();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/fake_google.py");
+        let log = std::fs::File::create(state.path().join("stderr.log")).unwrap();
+        let mut child = Command::new("python3")
+            .arg(script)
+            .arg("--state-dir")
+            .arg(state.path())
+            .arg("--exit-on-stdin-eof")
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .expect("python3 fake_google.py");
+        let stdin = child.stdin.take().unwrap();
+        let mut line = String::new();
+        let _ = std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line);
+        let port = match line.trim().strip_prefix("PORT=").map(str::parse) {
+            Some(Ok(port)) => port,
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "fake_google.py did not start (first line {line:?}); stderr:\n{}",
+                    std::fs::read_to_string(state.path().join("stderr.log")).unwrap_or_default()
+                );
+            }
+        };
+        FakeGoogle {
+            child,
+            _stdin: stdin,
+            state,
+            port,
+        }
+    }
+
+    /// `http://127.0.0.1:<port>/token`: the `token_uri` (and `aud`) it accepts.
+    pub fn token_uri(&self) -> String {
+        format!("http://127.0.0.1:{}/token", self.port)
+    }
+
+    fn jsonl(&self, name: &str) -> Vec<serde_json::Value> {
+        let text = std::fs::read_to_string(self.state.path().join(name)).unwrap_or_default();
+        let complete = match text.rfind('\n') {
+            Some(end) => &text[..end],
+            None => "",
+        };
+        complete
+            .lines()
+            .filter(|line| !line.trim().is_empty())
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect()
+    }
+
+    /// One record per token issued: access_token, iss, kid, aud, scope, iat, exp, ….
+    pub fn grants(&self) -> Vec<serde_json::Value> {
+        self.jsonl("grants.jsonl")
+    }
+
+    /// One record per request answered: method, path, status, content_type, error, time.
+    pub fn requests(&self) -> Vec<serde_json::Value> {
+        self.jsonl("requests.jsonl")
+    }
+
+    /// Every access token issued so far.
+    pub fn tokens(&self) -> Vec<String> {
+        self.grants()
+            .iter()
+            .filter_map(|grant| grant["access_token"].as_str().map(str::to_owned))
+            .collect()
+    }
+
+    pub fn stderr_log(&self) -> String {
+        std::fs::read_to_string(self.state.path().join("stderr.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for FakeGoogle {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
