@@ -179,8 +179,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         report::explain(&report, &settings, &lookup.source()?.describe());
                     if let Some(Selection::Mint { .. }) = report.selection() {
                         text.push_str(&match lookup.cached_until(&report) {
+                                                        Some(expiry)
+                                if expiry - kargo_creds::lookup::unix_now()
+                                    > settings.expiry_margin.as_secs() as i64 =>
+                            {
+                                format!("token:      cached until {}\n", kargo_creds::timefmt::rfc3339(expiry))
+                            }
                             Some(expiry) => format!(
-                                "token:      cached until {}\n",
+                                "token:      cached until {}, inside the expiry margin: the next get mints a new one\n",
                                 kargo_creds::timefmt::rfc3339(expiry)
                             ),
                             None => "token:      not cached (the next get mints one)\n".to_owned(),

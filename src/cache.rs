@@ -315,6 +315,18 @@ impl TokenCache {
         })
     }
 
+    /// Whether a cache folder may be trusted, without creating it: absent is fine (it will
+    /// be created private); present, it must be a folder of the current user that group
+    /// and others cannot write. Other users of the folder (the `dir` source's summary
+    /// index) apply the same rule as the token cache.
+    pub fn check_safe(dir: &Path) -> Result<(), CacheError> {
+        match fs::metadata(dir) {
+            Ok(metadata) => check_folder(dir, &metadata),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(error) => Err(unusable(dir, error.to_string())),
+        }
+    }
+
     /// How long a miss waits for another process minting the same token (default 60 s).
     pub fn with_lock_timeout(self, timeout: Duration) -> Self {
         TokenCache {

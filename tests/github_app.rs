@@ -1012,13 +1012,14 @@ fn a_get_killed_while_holding_the_lock_does_not_block_the_next_one() {
     app.write_standard_secret();
     app.fake.control(&json!({"mint_delay_ms": 5000}));
 
+    let holder_stderr = app.env.home.path().join("holder.stderr");
     let mut holder: Child = app
         .env
         .command(GIT_HELPER)
         .arg("get")
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(fs::File::create(&holder_stderr).unwrap())
         .spawn()
         .unwrap();
     struct KillOnDrop<'a>(&'a mut Child);
@@ -1060,6 +1061,11 @@ fn a_get_killed_while_holding_the_lock_does_not_block_the_next_one() {
     // Its mint request is in flight at the fake (held for 5 s).
     thread::sleep(Duration::from_millis(500));
     drop(holder); // SIGKILL, then reaped
+    app.assert_clean(&Output {
+        status: std::os::unix::process::ExitStatusExt::from_raw(0),
+        stdout: Vec::new(),
+        stderr: fs::read(&holder_stderr).unwrap(),
+    });
     app.fake.control(&json!({}));
 
     let started = Instant::now();

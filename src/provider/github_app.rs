@@ -132,11 +132,6 @@ pub fn select(
         reason: format!("error parsing installation ID {installation:?}: not a number"),
     })?;
     let (private_key, key_input) = decode_key(secret, key)?;
-    let scheme = if url.starts_with("https://") {
-        "https"
-    } else {
-        "http"
-    };
     Ok(Some(Selection::Mint {
         provider: ProviderKind::GithubApp,
         plan: Box::new(super::MintPlan::GithubApp(GithubAppPlan {
@@ -148,7 +143,7 @@ pub fn select(
             installation_id,
             private_key,
             key_input,
-            api_base: api_base(scheme, &host, api_override),
+            api_base: api_base(&host, api_override),
             host,
             owner,
             repository,
@@ -157,8 +152,11 @@ pub fn select(
 }
 
 /// The API base for a host: github.com → api.github.com; `*.ghe.com` (Enterprise Cloud
-/// with data residency) → `api.<host>`; any other host is Enterprise Server → `<host>/api/v3`.
-pub fn api_base(scheme: &str, host: &str, api_override: Option<&str>) -> String {
+/// with data residency) → `api.<host>`; any other host is Enterprise Server →
+/// `https://<host>/api/v3`. Always https, whatever the repository URL's scheme: the App's
+/// JWT can mint tokens for every repository of the installation, and plain http for a
+/// repository (`KARGO_CREDS_ALLOW_HTTP`) says nothing about the API.
+pub fn api_base(host: &str, api_override: Option<&str>) -> String {
     if let Some(base) = api_override.map(str::trim).filter(|base| !base.is_empty()) {
         return base.trim_end_matches('/').to_owned();
     }
@@ -168,7 +166,7 @@ pub fn api_base(scheme: &str, host: &str, api_override: Option<&str>) -> String 
     } else if bare_host.ends_with(".ghe.com") {
         format!("https://api.{host}")
     } else {
-        format!("{scheme}://{host}/api/v3")
+        format!("https://{host}/api/v3")
     }
 }
 
@@ -420,20 +418,14 @@ mod tests {
 
     #[test]
     fn api_bases() {
+        assert_eq!(api_base("github.com", None), "https://api.github.com");
+        assert_eq!(api_base("acme.ghe.com", None), "https://api.acme.ghe.com");
         assert_eq!(
-            api_base("https", "github.com", None),
-            "https://api.github.com"
-        );
-        assert_eq!(
-            api_base("https", "acme.ghe.com", None),
-            "https://api.acme.ghe.com"
-        );
-        assert_eq!(
-            api_base("https", "github.example.com", None),
+            api_base("github.example.com", None),
             "https://github.example.com/api/v3"
         );
         assert_eq!(
-            api_base("https", "github.com", Some("http://127.0.0.1:9/")),
+            api_base("github.com", Some("http://127.0.0.1:9/")),
             "http://127.0.0.1:9"
         );
     }

@@ -135,7 +135,17 @@ pub trait Source {
 pub fn open(settings: &Settings) -> Result<Box<dyn Source>, SourceError> {
     match settings.source {
         SourceKind::Dir => {
-            let index_dir = (!settings.no_cache).then(|| settings.cache_dir.join("dir-index"));
+            // The index decides which Secret answers: it lives only in a cache folder the
+            // token cache would trust too.
+            let trusted = match crate::cache::TokenCache::check_safe(&settings.cache_dir) {
+                Ok(()) => true,
+                Err(error) => {
+                    crate::debug!("not keeping a summary index: {error}");
+                    false
+                }
+            };
+            let index_dir =
+                (!settings.no_cache && trusted).then(|| settings.cache_dir.join("dir-index"));
             Ok(Box::new(dir::DirSource::new(
                 &settings.secrets_dir,
                 index_dir,
