@@ -357,7 +357,7 @@ impl App {
     }
 
     /// The App's fields for a Secret, with the PEM as it is.
-    fn fields<'a>(&'a self, ids: Ids) -> Vec<(&'a str, &'a str)> {
+    fn fields(&self, ids: Ids) -> Vec<(&str, &str)> {
         self.fields_with_key(ids, &self.pem)
     }
 
@@ -992,7 +992,7 @@ fn a_corrupt_cache_entry_is_replaced_by_a_new_mint() {
             app.diagnostics()
         );
         assert!(!served.contains(&token), "{what}: an old token was served");
-        assert_eq!(app.entries(), [entry.clone()], "{what}");
+        assert_eq!(app.entries(), std::slice::from_ref(&entry), "{what}");
         assert_eq!(mode(&entry), 0o600, "{what}: the replaced entry's mode");
         let stored: Value = serde_json::from_str(&fs::read_to_string(&entry).unwrap())
             .unwrap_or_else(|error| panic!("{what}: the entry was not replaced: {error}"));
