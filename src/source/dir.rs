@@ -203,7 +203,7 @@ impl Source for DirSource {
 
     fn complete(&self, listed: &Listed<'_>) -> Result<Secret, SourceError> {
         match listed {
-            Listed::Whole(secret) => Ok(secret.clone()),
+            Listed::Whole(secret) => Ok(secret.as_ref().clone()),
             Listed::Summary(summary) => {
                 match self.loaded()?.find(&summary.namespace, &summary.name) {
                     Some((file, summary)) => complete_from(file, summary),

@@ -330,7 +330,10 @@ impl Source for KubeSource {
             };
             listings.push(Listing {
                 namespace: (*namespace).to_owned(),
-                secrets: secrets.into_iter().map(Listed::Whole).collect(),
+                secrets: secrets
+                    .into_iter()
+                    .map(|secret| Listed::Whole(Box::new(secret)))
+                    .collect(),
                 forbidden,
             });
         }
@@ -354,7 +357,7 @@ impl Source for KubeSource {
 
     fn complete(&self, listed: &Listed<'_>) -> Result<Secret, SourceError> {
         match listed {
-            Listed::Whole(secret) => Ok(secret.clone()),
+            Listed::Whole(secret) => Ok(secret.as_ref().clone()),
             Listed::Summary(summary) => Err(SourceError::Other(format!(
                 "secret {}/{} was not listed by this source",
                 summary.namespace, summary.name

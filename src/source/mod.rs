@@ -16,7 +16,7 @@ use crate::secret::{keys, CredType, Secret, ValueError};
 /// remaining data [`Source::complete`] reads when it wins.
 #[derive(Debug, Clone)]
 pub enum Listed<'a> {
-    Whole(Secret),
+    Whole(Box<Secret>),
     Summary(&'a index::SecretSummary),
 }
 
