@@ -14,12 +14,17 @@
 //! * [`config`] — flags > environment > `config.yaml` > defaults, into one [`config::Settings`].
 //! * [`url`] — normalization of git, image and helm URLs (pure).
 //! * [`secret`] — the Secret model and credential types; [`sensitive`] — values that never print.
-//! * [`source`] — where Secrets come from: the `dir` folder of manifests (and the cluster).
+//! * [`source`] — where Secrets come from: the `dir` folder of manifests (with its summary
+//!   index) and the `kube` cluster; reads and writes.
 //! * [`resolve`] — Kargo's precedence rules and the `--explain` trace (pure: takes Secrets).
-//! * [`provider`] — turns the matched Secret into credentials (one file per provider).
+//! * [`provider`] — turns the matched Secret into credentials or a mint plan (one file per
+//!   provider: basic, ssh, GitHub App, ECR, GAR) and mints over the network.
+//! * [`cache`] — the on-disk token cache: lock-protected, one mint per token across processes.
 //! * [`lookup`] — the orchestration above, shared by all three binaries.
+//! * [`manage`] — creating, changing and showing credential Secrets (`kargo-creds create …`).
 //! * [`protocol`] — the git and docker credential-helper wire formats (pure).
-//! * [`log`] — one-line diagnostics on stderr.
+//! * [`report`] — how `resolve` shows a lookup; [`log`] — one-line diagnostics on stderr.
+//! * [`net`], [`fsutil`], [`timefmt`] — the async runtime and HTTP client, atomic writes, dates.
 
 pub mod cache;
 pub mod config;
