@@ -22,15 +22,15 @@ use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use serde_json::{json, Value};
-use support::{Env, FakeGoogle, Moto, CLI, DOCKER_HELPER, MOTO_BOOTSTRAP_ACTIONS};
+use support::{run_bounded, Env, FakeGoogle, Moto, CLI, DOCKER_HELPER, MOTO_BOOTSTRAP_ACTIONS};
 
 const SHARED: &str = "kargo-shared-resources";
 
@@ -61,57 +61,6 @@ const RUN_TIMEOUT: Duration = Duration::from_secs(60);
 // ---------------------------------------------------------------------------------------
 // Running things under a deadline
 // ---------------------------------------------------------------------------------------
-
-/// Runs `command` with `stdin`, capturing stdout and stderr; kills it (failing the test) if
-/// it is still running after `timeout`.
-fn run_bounded(command: &mut Command, stdin: &[u8], timeout: Duration) -> Output {
-    let mut child = command
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|error| panic!("spawning {command:?}: {error}"));
-    let input = stdin.to_vec();
-    let mut pipe = child.stdin.take().unwrap();
-    let writer = thread::spawn(move || {
-        let _ = pipe.write_all(&input);
-    });
-    let stdout = reader(child.stdout.take().unwrap());
-    let stderr = reader(child.stderr.take().unwrap());
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{command:?} did not finish within {timeout:?} (killed)");
-        }
-        thread::sleep(Duration::from_millis(5));
-    };
-    let _ = writer.join();
-    let collect = |receiver: mpsc::Receiver<Vec<u8>>| {
-        receiver
-            .recv_timeout(Duration::from_secs(10))
-            .expect("output pipes closed after exit")
-    };
-    Output {
-        status,
-        stdout: collect(stdout),
-        stderr: collect(stderr),
-    }
-}
-
-fn reader(mut pipe: impl Read + Send + 'static) -> mpsc::Receiver<Vec<u8>> {
-    let (sender, receiver) = mpsc::channel();
-    thread::spawn(move || {
-        let mut buffer = Vec::new();
-        let _ = pipe.read_to_end(&mut buffer);
-        let _ = sender.send(buffer);
-    });
-    receiver
-}
 
 /// A command for `program` in `env`, without the caller's cloud, endpoint or proxy
 /// variables (unless the test set them in `env`).

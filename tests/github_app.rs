@@ -13,7 +13,7 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -24,7 +24,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use serde_json::{json, Value};
-use support::{Env, FakeGithub, CLI, GIT_HELPER};
+use support::{run_bounded, Env, FakeGithub, CLI, GIT_HELPER};
 
 const APP_ID: &str = "12345";
 const CLIENT_ID: &str = "Iv1.kargotestclient";
@@ -45,57 +45,6 @@ const GIT_TIMEOUT: Duration = Duration::from_secs(90);
 // ---------------------------------------------------------------------------------------
 // Running things under a deadline
 // ---------------------------------------------------------------------------------------
-
-/// Runs `command` with `stdin`, capturing stdout and stderr; kills it (failing the test) if
-/// it is still running after `timeout`.
-fn run_bounded(command: &mut Command, stdin: &[u8], timeout: Duration) -> Output {
-    let mut child = command
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|error| panic!("spawning {command:?}: {error}"));
-    let input = stdin.to_vec();
-    let mut pipe = child.stdin.take().unwrap();
-    let writer = thread::spawn(move || {
-        let _ = pipe.write_all(&input);
-    });
-    let stdout = reader(child.stdout.take().unwrap());
-    let stderr = reader(child.stderr.take().unwrap());
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{command:?} did not finish within {timeout:?} (killed)");
-        }
-        thread::sleep(Duration::from_millis(5));
-    };
-    let _ = writer.join();
-    let collect = |receiver: mpsc::Receiver<Vec<u8>>| {
-        receiver
-            .recv_timeout(Duration::from_secs(10))
-            .expect("output pipes closed after exit")
-    };
-    Output {
-        status,
-        stdout: collect(stdout),
-        stderr: collect(stderr),
-    }
-}
-
-fn reader(mut pipe: impl Read + Send + 'static) -> mpsc::Receiver<Vec<u8>> {
-    let (sender, receiver) = mpsc::channel();
-    thread::spawn(move || {
-        let mut buffer = Vec::new();
-        let _ = pipe.read_to_end(&mut buffer);
-        let _ = sender.send(buffer);
-    });
-    receiver
-}
 
 fn describe(output: &Output) -> String {
     format!(

@@ -2,9 +2,12 @@
 //! environment and check that no fixture secret ever reaches stderr.
 #![allow(dead_code)]
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
 
 pub const GIT_HELPER: &str = env!("CARGO_BIN_EXE_git-credential-kargo");
 pub const DOCKER_HELPER: &str = env!("CARGO_BIN_EXE_docker-credential-kargo");
@@ -767,4 +770,57 @@ impl Drop for FakeGoogle {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Runs `command` with `stdin`, capturing stdout and stderr, and kills it (failing the
+/// test) if it is still running after `timeout`.
+pub fn run_bounded(command: &mut Command, stdin: &[u8], timeout: Duration) -> Output {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|error| panic!("spawning {command:?}: {error}"));
+    let input = stdin.to_vec();
+    let mut pipe = child.stdin.take().unwrap();
+    let writer = thread::spawn(move || {
+        // The helper may exit before reading everything (e.g. input too large).
+        let _ = pipe.write_all(&input);
+    });
+    let stdout = reader(child.stdout.take().unwrap());
+    let stderr = reader(child.stderr.take().unwrap());
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{command:?} did not finish within {timeout:?} (killed)");
+        }
+        thread::sleep(Duration::from_millis(5));
+    };
+    let _ = writer.join();
+    // A grandchild holding the pipes open must not hang the test either.
+    let collect = |receiver: mpsc::Receiver<Vec<u8>>| {
+        receiver
+            .recv_timeout(Duration::from_secs(10))
+            .expect("output pipes closed after exit")
+    };
+    Output {
+        status,
+        stdout: collect(stdout),
+        stderr: collect(stderr),
+    }
+}
+
+pub fn reader(mut pipe: impl Read + Send + 'static) -> mpsc::Receiver<Vec<u8>> {
+    let (sender, receiver) = mpsc::channel();
+    thread::spawn(move || {
+        let mut buffer = Vec::new();
+        let _ = pipe.read_to_end(&mut buffer);
+        let _ = sender.send(buffer);
+    });
+    receiver
 }
