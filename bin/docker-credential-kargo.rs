@@ -70,17 +70,18 @@ fn get() -> anyhow::Result<String> {
     let report = lookup
         .find_registry(&host, Thoroughness::FirstMatch)
         .map_err(|error| anyhow::anyhow!("looking up credentials for {host}: {error}"))?;
-    let Answer::Matched { secret, selection } = &report.answer else {
-        return Err(anyhow::anyhow!(docker::NOT_FOUND));
-    };
-    if let Selection::SshKey { .. } = selection {
+    if let Answer::Matched {
+        secret,
+        selection: Selection::SshKey { .. },
+    } = &report.answer
+    {
         kargo_creds::warn!(
             "secret {} holds an SSH key, which registries cannot use",
             secret.id()
         );
     }
     let credentials = lookup
-        .credentials(secret, selection)
+        .answer_credentials(&report)
         .map_err(|error| anyhow::anyhow!("looking up credentials for {host}: {error}"))?
         .ok_or_else(|| anyhow::anyhow!(docker::NOT_FOUND))?;
     Ok(docker::format_credentials(

@@ -260,20 +260,19 @@ fn get(
         );
         Ok(ExitCode::FAILURE)
     };
-    let Answer::Matched { secret, selection } = &report.answer else {
-        return no_credentials();
+    let (secret_id, selection) = match &report.answer {
+        Answer::Matched { secret, selection } => (secret.id(), selection),
+        Answer::Ambient { selection } => ("ambient".to_owned(), selection),
+        _ => return no_credentials(),
     };
     if let Selection::SshKey { key } = selection {
         if !matches!(output, GetOutput::SshKey) {
-            anyhow::bail!(
-                "secret {} holds an SSH private key: use -o ssh-key",
-                secret.id()
-            );
+            anyhow::bail!("secret {secret_id} holds an SSH private key: use -o ssh-key");
         }
         print(key.expose());
         return Ok(ExitCode::SUCCESS);
     }
-    let Some(credentials) = lookup.credentials(secret, selection)? else {
+    let Some(credentials) = lookup.answer_credentials(report)? else {
         return no_credentials();
     };
     let password = credentials.password.expose();
@@ -284,7 +283,7 @@ fn get(
                 "username": credentials.username,
                 "password": password,
                 "expires_at": credentials.expires_at.map(kargo_creds::timefmt::rfc3339),
-                "secret": secret.id(),
+                "secret": (secret_id != "ambient").then_some(&secret_id),
                 "provider": selection.provider().map(|p| p.as_str()),
             })
         ),
@@ -295,7 +294,7 @@ fn get(
         ),
         GetOutput::Username => format!("{}\n", credentials.username),
         GetOutput::Password => format!("{password}\n"),
-        GetOutput::SshKey => anyhow::bail!("secret {} holds no SSH private key", secret.id()),
+        GetOutput::SshKey => anyhow::bail!("secret {secret_id} holds no SSH private key"),
     };
     print(&text);
     Ok(ExitCode::SUCCESS)

@@ -98,6 +98,8 @@ pub struct Settings {
     pub config_file: Option<PathBuf>,
     /// Endpoint overrides, each ecosystem's own variable (SPEC §4).
     pub endpoints: Endpoints,
+    /// The cloud identities of this machine, from its environment (SPEC §6.5).
+    pub ambient: crate::provider::ambient::AmbientEnv,
 }
 
 /// Where token providers send their requests when not to the public clouds.
@@ -310,6 +312,7 @@ impl Settings {
             docker_types,
             log_level,
             config_file,
+            ambient: crate::provider::ambient::AmbientEnv::detect(env),
             endpoints: Endpoints {
                 github_api: env("KARGO_CREDS_GITHUB_API_URL").filter(|url| !url.trim().is_empty()),
                 github_validation_waits: match env("KARGO_CREDS_GITHUB_VALIDATION_WAITS") {

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use crate::cache::{CacheKey, Minted, Origin, Served, TokenCache};
 use crate::config::Settings;
 use crate::provider::{
-    self, ecr, gar, github_app, Credentials, MintPlan, ProviderError, ProviderKind,
+    self, ambient, ecr, gar, github_app, Credentials, MintPlan, ProviderError, ProviderKind,
     ProviderRequest, Selection,
 };
 use crate::resolve::{self, Candidate, NamespaceSecrets, NamespaceTrace, Target, Thoroughness};
@@ -22,7 +22,10 @@ pub enum LookupError {
     #[error(transparent)]
     Provider(#[from] ProviderError),
     /// A Secret matched, but its token could not be minted.
-    #[error("minting a token ({provider}) from secret {secret}: {reason}")]
+    #[error(
+        "minting a token ({provider}) from {}: {reason}",
+        origin_phrase(secret)
+    )]
     Mint {
         provider: ProviderKind,
         secret: String,
@@ -46,6 +49,10 @@ pub enum Answer {
     /// A Secret matched; `selection` says what its provider makes of it.
     Matched {
         secret: Box<Secret>,
+        selection: Selection,
+    },
+    /// No Secret matched, and the machine's own cloud identity serves the registry.
+    Ambient {
         selection: Selection,
     },
 }
@@ -75,16 +82,13 @@ impl Report {
 
     pub fn selection(&self) -> Option<&Selection> {
         match &self.answer {
-            Answer::Matched { selection, .. } => Some(selection),
+            Answer::Matched { selection, .. } | Answer::Ambient { selection } => Some(selection),
             _ => None,
         }
     }
 
     pub fn provider(&self) -> Option<ProviderKind> {
-        match &self.answer {
-            Answer::Matched { selection, .. } => selection.provider(),
-            _ => None,
-        }
+        self.selection().and_then(Selection::provider)
     }
 }
 
@@ -195,9 +199,21 @@ impl<'a> Lookup<'a> {
                 });
             }
         }
+        // Ambient identities serve only when no Secret matched (as Kargo's guide says).
+        let ambient = sections.iter().find_map(|section| {
+            let registry = registry_of(&section.target);
+            ambient::select(
+                section.target.cred_type(),
+                registry.as_deref(),
+                &self.settings.ambient,
+            )
+        });
         Ok(Report {
             sections,
-            answer: Answer::NoMatch,
+            answer: match ambient {
+                Some(selection) => Answer::Ambient { selection },
+                None => Answer::NoMatch,
+            },
         })
     }
 
@@ -254,10 +270,24 @@ impl<'a> Lookup<'a> {
     ) -> Result<Option<Credentials>, LookupError> {
         match selection {
             Selection::Static { credentials, .. } => Ok(Some(credentials.clone())),
-            Selection::Mint { provider, plan } => self.minted(secret, *provider, plan).map(Some),
+            Selection::Mint { provider, plan } => {
+                self.minted(&secret.id(), *provider, plan).map(Some)
+            }
             Selection::SshKey { .. }
             | Selection::Declined { .. }
             | Selection::Unsupported { .. } => Ok(None),
+        }
+    }
+
+    /// The credentials a report's answer stands for (see [`Lookup::credentials`]); `None`
+    /// without a match.
+    pub fn answer_credentials(&self, report: &Report) -> Result<Option<Credentials>, LookupError> {
+        match &report.answer {
+            Answer::Matched { secret, selection } => self.credentials(secret, selection),
+            Answer::Ambient {
+                selection: Selection::Mint { provider, plan },
+            } => self.minted("ambient", *provider, plan).map(Some),
+            _ => Ok(None),
         }
     }
 
@@ -291,13 +321,13 @@ impl<'a> Lookup<'a> {
 
     fn minted(
         &self,
-        secret: &Secret,
+        origin_id: &str,
         provider: ProviderKind,
         plan: &MintPlan,
     ) -> Result<Credentials, LookupError> {
         let key = self.cache_key(provider, plan);
         let origin = Origin {
-            secret: secret.id(),
+            secret: origin_id.to_owned(),
             scope: plan.scope(),
             project: self.settings.project.clone(),
         };
@@ -315,13 +345,12 @@ impl<'a> Lookup<'a> {
         }
         .map_err(|reason| LookupError::Mint {
             provider,
-            secret: secret.id(),
+            secret: origin_id.to_owned(),
             reason,
         })?;
         if !served.from_cache && served.expires_at <= unix_now() {
             crate::warn!(
-                "the {provider} token from secret {} arrived already expired ({}; is the clock right?): handing it out uncached",
-                secret.id(),
+                "the {provider} token from {origin_id} arrived already expired ({}; is the clock right?): handing it out uncached",
                 crate::timefmt::rfc3339(served.expires_at)
             );
         }
@@ -356,6 +385,16 @@ impl<'a> Lookup<'a> {
                     expires_at: login.expires_at,
                 })
             }
+            MintPlan::Acr(acr) => {
+                let (token, expires_at) = runtime
+                    .block_on(ambient::mint_acr(&client, acr, now))
+                    .map_err(|error| error.to_string())?;
+                Ok(Minted {
+                    username: plan.username().to_owned(),
+                    token,
+                    expires_at,
+                })
+            }
             MintPlan::Gar(plan_gar) => {
                 let (token, expires_at) = runtime
                     .block_on(gar::mint(&client, plan_gar, now))
@@ -388,11 +427,7 @@ impl<'a> Lookup<'a> {
     /// When the token a lookup would hand out expires, if it is in the cache (for
     /// `resolve --explain`; nothing is minted).
     pub fn cached_until(&self, report: &Report) -> Option<i64> {
-        let Answer::Matched {
-            selection: Selection::Mint { provider, plan },
-            ..
-        } = &report.answer
-        else {
+        let Some(Selection::Mint { provider, plan }) = report.selection() else {
             return None;
         };
         let stem = self.cache_key(*provider, plan).file_stem();
@@ -482,5 +517,14 @@ fn registry_of(target: &Target) -> Option<String> {
             }
             _ => None,
         },
+    }
+}
+
+/// `secret ns/name`, or for an ambient identity, what it is.
+fn origin_phrase(origin: &str) -> String {
+    if origin == "ambient" {
+        "the machine's own identity".to_owned()
+    } else {
+        format!("secret {origin}")
     }
 }

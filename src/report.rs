@@ -17,6 +17,10 @@ pub fn summary(report: &Report) -> String {
                 .into()
         }
         Answer::NoMatch => "no matching Secret".into(),
+        Answer::Ambient { selection } => format!(
+            "no matching Secret; the machine's own identity: {}",
+            describe_selection(selection)
+        ),
         Answer::Matched { secret, selection } => {
             format!("{} ({})", secret.id(), describe_selection(selection))
         }
@@ -38,7 +42,14 @@ fn describe_selection(selection: &Selection) -> String {
             format!("{provider} provider gives no credentials: {reason}")
         }
         Selection::Unsupported { lacks } => format!("no provider can use it: {lacks}"),
-                Selection::Mint { provider, plan } => match plan.as_ref() {
+                        Selection::Mint { provider, plan } => match plan.as_ref() {
+            MintPlan::Acr(acr) => format!(
+                "{provider} provider: an ACR refresh token for {} from Azure Workload Identity (client {}, tenant {}) via {}",
+                acr.registry,
+                acr.identity.client_id,
+                acr.identity.tenant_id,
+                acr.exchange_url()
+            ),
             MintPlan::Ecr(ecr) => format!(
                 "{provider} provider: an ECR login for {} from access key {} (GetAuthorizationToken in {})",
                 ecr.registry.host, ecr.access_key_id, ecr.region
@@ -171,6 +182,7 @@ pub fn to_json(report: &Report, raw_url: &str) -> Value {
     let outcome = match &report.answer {
         Answer::RefusedPlainHttp => "refused",
         Answer::NoMatch => "none",
+        Answer::Ambient { .. } => "token",
         Answer::Matched { selection, .. } => match selection {
             Selection::Static { .. } | Selection::SshKey { .. } => "credentials",
             Selection::Mint { .. } => "token",

@@ -15,11 +15,7 @@ use kargo_creds::sensitive::Sensitive;
 use serde_json::Value;
 
 /// Providers that later work delivers: cases expecting them are skipped and listed.
-const NOT_YET: &[&str] = &[
-    "ecrManagedIdentity",
-    "garWorkloadIdentity",
-    "acrWorkloadIdentity",
-];
+const NOT_YET: &[&str] = &["ecrManagedIdentity", "garWorkloadIdentity"];
 
 fn cases() -> Vec<Value> {
     let path = concat!(
@@ -86,6 +82,16 @@ struct Decision {
 }
 
 fn decision_of(answer: &Answer) -> Decision {
+    if let Answer::Ambient { selection } = answer {
+        let mut decision = decision_of(&Answer::NoMatch);
+        if let Selection::Mint { provider, plan } = selection {
+            decision.provider = Some(provider.as_str().to_owned());
+            decision.outcome = "token".into();
+            decision.username = Some(plan.username().to_owned());
+            decision.token_request = Some(token_request(plan));
+        }
+        return decision;
+    }
     let mut decision = Decision {
         secret: None,
         provider: None,
@@ -121,6 +127,12 @@ fn decision_of(answer: &Answer) -> Decision {
 
 fn token_request(plan: &MintPlan) -> Value {
     match plan {
+        MintPlan::Acr(acr) => serde_json::json!({
+            "kind": "acr-refresh-token-exchange",
+            "registry": kargo_creds::provider::ambient::acr_name(&acr.registry),
+            "service": acr.registry,
+            "aad_scope": kargo_creds::provider::ambient::ACR_SCOPE,
+        }),
         MintPlan::Ecr(ecr) => serde_json::json!({
             "kind": "ecr-get-authorization-token",
             "region": ecr.region,
@@ -191,7 +203,13 @@ fn decide_pure(case: &Value) -> Result<Decision, String> {
         let resolution = resolve::resolve(&target, &namespaces, thoroughness);
         let Some(winner) = resolution.winner else {
             if thoroughness == Thoroughness::Explain {
-                return Ok(decision_of(&Answer::NoMatch));
+                let registry = registry_of(cred_type, target.normalized());
+                let ambient =
+                    kargo_creds::provider::ambient::select(cred_type, registry, &ambient_env(case));
+                return Ok(decision_of(&match ambient {
+                    Some(selection) => Answer::Ambient { selection },
+                    None => Answer::NoMatch,
+                }));
             }
             continue;
         };
@@ -203,16 +221,7 @@ fn decide_pure(case: &Value) -> Result<Decision, String> {
             normalized_url: target.normalized(),
             project: Some(project),
             github_api_url: None,
-            registry: match cred_type {
-                CredType::Image | CredType::Helm
-                    if !resolve::is_chart_repository_url(target.normalized()) =>
-                {
-                    Some(kargo_creds::url::registry_host_of_normalized_image(
-                        target.normalized(),
-                    ))
-                }
-                _ => None,
-            },
+            registry: registry_of(cred_type, target.normalized()),
         };
         let selection = provider::select(winner, &request).map_err(|e| e.to_string())?;
         return Ok(decision_of(&Answer::Matched {
@@ -221,6 +230,39 @@ fn decide_pure(case: &Value) -> Result<Decision, String> {
         }));
     }
     unreachable!()
+}
+
+/// The registry host of an image or helm request, as the lookup computes it.
+fn registry_of(cred_type: CredType, normalized: &str) -> Option<&str> {
+    match cred_type {
+        CredType::Image | CredType::Helm if !resolve::is_chart_repository_url(normalized) => Some(
+            kargo_creds::url::registry_host_of_normalized_image(normalized),
+        ),
+        _ => None,
+    }
+}
+
+/// The environment variables that give a scenario's ambient identities.
+fn ambient_vars(case: &Value) -> Vec<(&'static str, String)> {
+    let mut vars = Vec::new();
+    if case["ambient"]["azure_workload_identity"].as_bool() == Some(true) {
+        vars.push(("AZURE_CLIENT_ID", "client".to_owned()));
+        vars.push(("AZURE_TENANT_ID", "tenant".to_owned()));
+        vars.push((
+            "AZURE_FEDERATED_TOKEN_FILE",
+            "/var/run/secrets/azure/tokens/azure-identity-token".to_owned(),
+        ));
+    }
+    vars
+}
+
+fn ambient_env(case: &Value) -> kargo_creds::provider::ambient::AmbientEnv {
+    let vars = ambient_vars(case);
+    kargo_creds::provider::ambient::AmbientEnv::detect(&|name: &str| {
+        vars.iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.clone())
+    })
 }
 
 /// A vector says only what it checks: fields it leaves out are not compared.
@@ -329,7 +371,7 @@ fn write_manifests(root: &Path, secrets: &[Value]) {
 fn decide_through_dir_source(case: &Value) -> Result<Decision, String> {
     let root = tempfile::tempdir().unwrap();
     write_manifests(root.path(), case["secrets"].as_array().unwrap());
-    let vars: BTreeMap<&str, String> = BTreeMap::from([
+    let mut vars: BTreeMap<&str, String> = BTreeMap::from([
         ("HOME", root.path().display().to_string()),
         ("KARGO_CREDS_SECRETS_DIR", root.path().display().to_string()),
         (
@@ -348,6 +390,7 @@ fn decide_through_dir_source(case: &Value) -> Result<Decision, String> {
             case["shared_namespace"].as_str().unwrap().to_owned(),
         ),
     ]);
+    vars.extend(ambient_vars(case));
     let settings = Settings::load(&Flags::default(), &|name: &str| vars.get(name).cloned())
         .map_err(|e| e.to_string())?;
     let lookup = Lookup::new(&settings);

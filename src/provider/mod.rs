@@ -6,6 +6,7 @@
 //! and the test vectors can check the decision without a network. Minting itself happens
 //! later, through the token cache.
 
+pub mod ambient;
 pub mod basic;
 pub mod ecr;
 pub mod gar;
@@ -80,6 +81,7 @@ pub enum MintPlan {
     GithubApp(github_app::GithubAppPlan),
     Ecr(ecr::EcrPlan),
     Gar(gar::GarPlan),
+    Acr(ambient::AcrPlan),
 }
 
 impl MintPlan {
@@ -90,6 +92,7 @@ impl MintPlan {
             // ECR's user comes out of the token (always `AWS`).
             MintPlan::Ecr(_) => "AWS",
             MintPlan::Gar(_) => gar::USERNAME,
+            MintPlan::Acr(_) => ambient::ACR_USERNAME,
         }
     }
 
@@ -99,6 +102,7 @@ impl MintPlan {
             MintPlan::GithubApp(plan) => plan.scope(),
             MintPlan::Ecr(plan) => plan.registry.host.clone(),
             MintPlan::Gar(plan) => plan.registry.clone(),
+            MintPlan::Acr(plan) => plan.registry.clone(),
         }
     }
 
@@ -128,6 +132,12 @@ impl MintPlan {
                     .map(|key| key.expose().as_bytes())
                     .unwrap_or_default(),
                 plan.token_uri.as_bytes(),
+            ]),
+            MintPlan::Acr(plan) => crate::cache::identity_hash(&[
+                plan.identity.tenant_id.as_bytes(),
+                plan.identity.client_id.as_bytes(),
+                plan.identity.authority_host.as_bytes(),
+                plan.exchange_base.as_bytes(),
             ]),
         }
     }
