@@ -824,3 +824,129 @@ pub fn reader(mut pipe: impl Read + Send + 'static) -> mpsc::Receiver<Vec<u8>> {
     });
     receiver
 }
+
+/// The fake Entra token endpoint + ACR exchange (`tests/support/fake_azure.py`), both on one
+/// port, for one test: it exits when this guard is dropped (killed) or when the test process
+/// dies (its stdin, a pipe this guard holds, reaches end of file). Its state folder
+/// (requests.jsonl, access_tokens.txt, refresh_tokens.txt, control.json, stderr.log) is a
+/// temporary folder of its own.
+pub struct FakeAzure {
+    child: std::process::Child,
+    _stdin: std::process::ChildStdin,
+    pub state: tempfile::TempDir,
+    pub port: u16,
+}
+
+impl FakeAzure {
+    /// Starts `fake_azure.py --state-dir <temp> --exit-on-stdin-eof --tenant T --client-id C
+    /// --assertion-file F` and waits for its `PORT=` line.
+    pub fn start(tenant: &str, client_id: &str, assertion_file: &Path) -> FakeAzure {
+        use std::io::BufRead;
+        let state = tempfile::tempdir().unwrap();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/fake_azure.py");
+        let log = std::fs::File::create(state.path().join("stderr.log")).unwrap();
+        let mut child = Command::new("python3")
+            .arg(script)
+            .arg("--state-dir")
+            .arg(state.path())
+            .arg("--exit-on-stdin-eof")
+            .args(["--tenant", tenant, "--client-id", client_id])
+            .arg("--assertion-file")
+            .arg(assertion_file)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .expect("python3 fake_azure.py");
+        let stdin = child.stdin.take().unwrap();
+        let mut line = String::new();
+        let _ = std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line);
+        let port = match line.trim().strip_prefix("PORT=").map(str::parse) {
+            Some(Ok(port)) => port,
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "fake_azure.py did not start (first line {line:?}); stderr:\n{}",
+                    std::fs::read_to_string(state.path().join("stderr.log")).unwrap_or_default()
+                );
+            }
+        };
+        FakeAzure {
+            child,
+            _stdin: stdin,
+            state,
+            port,
+        }
+    }
+
+    /// `http://127.0.0.1:<port>/`: the value for `AZURE_AUTHORITY_HOST`.
+    pub fn authority_host(&self) -> String {
+        format!("http://127.0.0.1:{}/", self.port)
+    }
+
+    /// `http://127.0.0.1:<port>`: the value for `KARGO_CREDS_ACR_ENDPOINT`.
+    pub fn acr_endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Every request answered so far (no secret values: see fake_azure.py).
+    pub fn requests(&self) -> Vec<serde_json::Value> {
+        let text =
+            std::fs::read_to_string(self.state.path().join("requests.jsonl")).unwrap_or_default();
+        let complete = match text.rfind('\n') {
+            Some(end) => &text[..end],
+            None => "",
+        };
+        complete
+            .lines()
+            .filter(|line| !line.trim().is_empty())
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect()
+    }
+
+    /// The requests to one route (`token` or `exchange`).
+    pub fn requests_to(&self, route: &str) -> Vec<serde_json::Value> {
+        self.requests()
+            .into_iter()
+            .filter(|request| request["route"] == route)
+            .collect()
+    }
+
+    fn lines(&self, name: &str) -> Vec<String> {
+        std::fs::read_to_string(self.state.path().join(name))
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Every Entra access token issued so far.
+    pub fn access_tokens(&self) -> Vec<String> {
+        self.lines("access_tokens.txt")
+    }
+
+    /// Every ACR refresh token issued so far.
+    pub fn refresh_tokens(&self) -> Vec<String> {
+        self.lines("refresh_tokens.txt")
+    }
+
+    /// Writes `control.json` (read by the fake at every request).
+    pub fn control(&self, value: &serde_json::Value) {
+        let path = self.state.path().join("control.json");
+        let temp = self.state.path().join("control.json.tmp");
+        std::fs::write(&temp, value.to_string()).unwrap();
+        std::fs::rename(temp, path).unwrap();
+    }
+
+    pub fn stderr_log(&self) -> String {
+        std::fs::read_to_string(self.state.path().join("stderr.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for FakeAzure {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
