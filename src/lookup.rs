@@ -205,6 +205,7 @@ impl<'a> Lookup<'a> {
             ambient::select(
                 section.target.cred_type(),
                 registry.as_deref(),
+                self.settings.project.as_deref(),
                 &self.settings.ambient,
             )
         });
@@ -383,6 +384,16 @@ impl<'a> Lookup<'a> {
                     username: login.username,
                     token: login.password,
                     expires_at: login.expires_at,
+                })
+            }
+            MintPlan::Gke(gke) => {
+                let (token, expires_at) = runtime
+                    .block_on(ambient::mint_gke(&client, gke, now))
+                    .map_err(|error| error.to_string())?;
+                Ok(Minted {
+                    username: plan.username().to_owned(),
+                    token,
+                    expires_at,
                 })
             }
             MintPlan::Acr(acr) => {

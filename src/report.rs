@@ -43,6 +43,15 @@ fn describe_selection(selection: &Selection) -> String {
         }
         Selection::Unsupported { lacks } => format!("no provider can use it: {lacks}"),
                         Selection::Mint { provider, plan } => match plan.as_ref() {
+                        MintPlan::Gke(gke) => format!(
+                "{provider} provider: a token for {} from GKE Workload Identity (metadata server {}){}",
+                gke.registry,
+                gke.identity.metadata_base,
+                match &gke.kargo_project {
+                    Some(project) => format!(", impersonating kargo-project-{project}@<gcp project> when allowed"),
+                    None => String::new(),
+                }
+            ),
             MintPlan::Acr(acr) => format!(
                 "{provider} provider: an ACR refresh token for {} from Azure Workload Identity (client {}, tenant {}) via {}",
                 acr.registry,

@@ -127,6 +127,12 @@ fn decision_of(answer: &Answer) -> Decision {
 
 fn token_request(plan: &MintPlan) -> Value {
     match plan {
+        MintPlan::Gke(gke) => serde_json::json!({
+            "kind": "gcp-impersonation",
+            "service_account": gke.identity.project.as_deref().and_then(|p| gke.service_account(p)).map(|a| format!("projects/-/serviceAccounts/{a}")),
+            "scope": kargo_creds::provider::ambient::CLOUD_PLATFORM_SCOPE,
+            "fallback": "controller-own-identity",
+        }),
         MintPlan::Acr(acr) => serde_json::json!({
             "kind": "acr-refresh-token-exchange",
             "registry": kargo_creds::provider::ambient::acr_name(&acr.registry),
@@ -204,8 +210,12 @@ fn decide_pure(case: &Value) -> Result<Decision, String> {
         let Some(winner) = resolution.winner else {
             if thoroughness == Thoroughness::Explain {
                 let registry = registry_of(cred_type, target.normalized());
-                let ambient =
-                    kargo_creds::provider::ambient::select(cred_type, registry, &ambient_env(case));
+                let ambient = kargo_creds::provider::ambient::select(
+                    cred_type,
+                    registry,
+                    Some(project),
+                    &ambient_env(case),
+                );
                 return Ok(decision_of(&match ambient {
                     Some(selection) => Answer::Ambient { selection },
                     None => Answer::NoMatch,
@@ -245,6 +255,10 @@ fn registry_of(cred_type: CredType, normalized: &str) -> Option<&str> {
 /// The environment variables that give a scenario's ambient identities.
 fn ambient_vars(case: &Value) -> Vec<(&'static str, String)> {
     let mut vars = Vec::new();
+    if let Some(project) = case["ambient"]["gcp_project_id"].as_str() {
+        vars.push(("GCE_METADATA_HOST", "metadata.google.internal".to_owned()));
+        vars.push(("GOOGLE_CLOUD_PROJECT", project.to_owned()));
+    }
     if case["ambient"]["azure_workload_identity"].as_bool() == Some(true) {
         vars.push(("AZURE_CLIENT_ID", "client".to_owned()));
         vars.push(("AZURE_TENANT_ID", "tenant".to_owned()));

@@ -2,7 +2,8 @@
 //! identity may still log in to its cloud's registry. Detected from the environment only —
 //! a machine with none of them pays nothing, and no metadata server is probed.
 //!
-//! Built so far: Azure Workload Identity → Entra token → ACR refresh token.
+//! Built so far: Azure Workload Identity → Entra token → ACR refresh token, and GKE Workload
+//! Identity (the metadata server, impersonating the project's service account when it can).
 
 use serde::Deserialize;
 
@@ -26,10 +27,23 @@ pub struct AzureWorkloadIdentity {
     pub authority_host: String,
 }
 
+/// GKE Workload Identity: a metadata server the environment names (`GCE_METADATA_HOST`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GkeWorkloadIdentity {
+    /// `http://<GCE_METADATA_HOST>`.
+    pub metadata_base: String,
+    /// The GCP project, when the environment says (`GOOGLE_CLOUD_PROJECT`); else asked of
+    /// the metadata server when minting.
+    pub project: Option<String>,
+    /// The IAM Credentials API (`KARGO_CREDS_GCP_IAM_CREDENTIALS_URL` overrides it).
+    pub iam_credentials_base: String,
+}
+
 /// The ambient identities this machine has.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AmbientEnv {
     pub azure: Option<AzureWorkloadIdentity>,
+    pub gke: Option<GkeWorkloadIdentity>,
     /// `KARGO_CREDS_ACR_ENDPOINT`: the base URL of the ACR token exchange.
     pub acr_endpoint: Option<String>,
 }
@@ -56,8 +70,19 @@ impl AmbientEnv {
             }),
             _ => None,
         };
+        let gke = value("GCE_METADATA_HOST").map(|host| GkeWorkloadIdentity {
+            metadata_base: if host.contains("://") {
+                host
+            } else {
+                format!("http://{host}")
+            },
+            project: value("GOOGLE_CLOUD_PROJECT"),
+            iam_credentials_base: value("KARGO_CREDS_GCP_IAM_CREDENTIALS_URL")
+                .unwrap_or_else(|| "https://iamcredentials.googleapis.com".to_owned()),
+        });
         AmbientEnv {
             azure,
+            gke,
             acr_endpoint: value("KARGO_CREDS_ACR_ENDPOINT"),
         }
     }
@@ -97,13 +122,50 @@ impl AcrPlan {
     }
 }
 
+/// What a GAR login through GKE Workload Identity needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GkePlan {
+    pub registry: String,
+    pub identity: GkeWorkloadIdentity,
+    /// The Kargo project whose Google service account is impersonated, if any.
+    pub kargo_project: Option<String>,
+}
+
+impl GkePlan {
+    /// `kargo-project-<project>@<gcp project>.iam.gserviceaccount.com`.
+    pub fn service_account(&self, gcp_project: &str) -> Option<String> {
+        let project = self.kargo_project.as_deref()?;
+        Some(format!(
+            "kargo-project-{project}@{gcp_project}.iam.gserviceaccount.com"
+        ))
+    }
+}
+
+/// The scope of the impersonated and the workload's own tokens.
+pub const CLOUD_PLATFORM_SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";
+
 /// The ambient provider for an image or helm request on `registry`, when this machine has
 /// one for that cloud. Called only when no Secret matched.
-pub fn select(cred_type: CredType, registry: Option<&str>, env: &AmbientEnv) -> Option<Selection> {
+pub fn select(
+    cred_type: CredType,
+    registry: Option<&str>,
+    kargo_project: Option<&str>,
+    env: &AmbientEnv,
+) -> Option<Selection> {
     if !matches!(cred_type, CredType::Image | CredType::Helm) {
         return None;
     }
     let registry = registry?;
+    if let (true, Some(identity)) = (super::gar::recognize(registry), &env.gke) {
+        return Some(Selection::Mint {
+            provider: ProviderKind::GarWorkloadIdentity,
+            plan: Box::new(MintPlan::Gke(GkePlan {
+                registry: registry.to_owned(),
+                identity: identity.clone(),
+                kargo_project: kargo_project.map(str::to_owned),
+            })),
+        });
+    }
     if let (Some(_), Some(identity)) = (acr_name(registry), &env.azure) {
         return Some(Selection::Mint {
             provider: ProviderKind::AcrWorkloadIdentity,
@@ -169,6 +231,105 @@ pub async fn mint_acr(
     let acr: RefreshToken = post_form(client, &exchange_url, &form).await?;
     let expires_at = jwt_expiry(&acr.refresh_token).unwrap_or(now + ACR_DEFAULT_LIFETIME_SECONDS);
     Ok((Sensitive::new(acr.refresh_token), expires_at))
+}
+
+#[derive(Deserialize)]
+struct MetadataToken {
+    access_token: String,
+    expires_in: Option<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ImpersonatedToken {
+    access_token: String,
+    expire_time: Option<String>,
+}
+
+/// The workload's own token from the metadata server, then — with a Kargo project — the
+/// project's Google service account impersonated with it; any failure of the impersonation
+/// falls back to the workload's own token (as Kargo does).
+pub async fn mint_gke(
+    client: &reqwest::Client,
+    plan: &GkePlan,
+    now: i64,
+) -> Result<(Sensitive<String>, i64), AmbientError> {
+    let base = plan.identity.metadata_base.trim_end_matches('/');
+    let metadata = |path: &str| {
+        client
+            .get(format!("{base}/computeMetadata/v1/{path}"))
+            .header("Metadata-Flavor", "Google")
+    };
+    let token_url = format!("{base}/computeMetadata/v1/instance/service-accounts/default/token");
+    let own: MetadataToken = read_json(
+        metadata("instance/service-accounts/default/token")
+            .send()
+            .await,
+        &token_url,
+    )
+    .await?;
+    let own_expiry = now + own.expires_in.unwrap_or(3600);
+    let project = match &plan.identity.project {
+        Some(project) => Some(project.clone()),
+        None => match metadata("project/project-id").send().await {
+            Ok(response) if response.status().is_success() => {
+                response.text().await.ok().map(|t| t.trim().to_owned())
+            }
+            _ => None,
+        },
+    };
+    let Some(account) = project
+        .as_deref()
+        .and_then(|project| plan.service_account(project))
+    else {
+        return Ok((Sensitive::new(own.access_token), own_expiry));
+    };
+    let url = format!(
+        "{}/v1/projects/-/serviceAccounts/{account}:generateAccessToken",
+        plan.identity.iam_credentials_base.trim_end_matches('/')
+    );
+    let answer = client
+        .post(&url)
+        .bearer_auth(&own.access_token)
+        .json(&serde_json::json!({ "scope": [CLOUD_PLATFORM_SCOPE] }))
+        .send()
+        .await;
+    match read_json::<ImpersonatedToken>(answer, &url).await {
+        Ok(token) => {
+            let expiry = token
+                .expire_time
+                .as_deref()
+                .and_then(crate::timefmt::parse_rfc3339)
+                .unwrap_or(now + 3600);
+            Ok((Sensitive::new(token.access_token), expiry))
+        }
+        Err(error) => {
+            crate::info!(
+                "not impersonating {account} ({error}); using the workload's own identity"
+            );
+            Ok((Sensitive::new(own.access_token), own_expiry))
+        }
+    }
+}
+
+async fn read_json<T: serde::de::DeserializeOwned>(
+    answer: Result<reqwest::Response, reqwest::Error>,
+    url: &str,
+) -> Result<T, AmbientError> {
+    let response = answer.map_err(|error| {
+        AmbientError(format!(
+            "{url}: {}",
+            crate::net::describe_http_error(&error)
+        ))
+    })?;
+    let status = response.status();
+    if !status.is_success() {
+        return Err(AmbientError(format!("{url}: {status}")));
+    }
+    response
+        .json()
+        .await
+        .map_err(|_| AmbientError(format!("{url}: the answer is not the expected token")))
 }
 
 async fn post_form<T: serde::de::DeserializeOwned>(

@@ -82,6 +82,7 @@ pub enum MintPlan {
     Ecr(ecr::EcrPlan),
     Gar(gar::GarPlan),
     Acr(ambient::AcrPlan),
+    Gke(ambient::GkePlan),
 }
 
 impl MintPlan {
@@ -93,6 +94,7 @@ impl MintPlan {
             MintPlan::Ecr(_) => "AWS",
             MintPlan::Gar(_) => gar::USERNAME,
             MintPlan::Acr(_) => ambient::ACR_USERNAME,
+            MintPlan::Gke(_) => gar::USERNAME,
         }
     }
 
@@ -103,6 +105,7 @@ impl MintPlan {
             MintPlan::Ecr(plan) => plan.registry.host.clone(),
             MintPlan::Gar(plan) => plan.registry.clone(),
             MintPlan::Acr(plan) => plan.registry.clone(),
+            MintPlan::Gke(plan) => plan.registry.clone(),
         }
     }
 
@@ -132,6 +135,15 @@ impl MintPlan {
                     .map(|key| key.expose().as_bytes())
                     .unwrap_or_default(),
                 plan.token_uri.as_bytes(),
+            ]),
+            MintPlan::Gke(plan) => crate::cache::identity_hash(&[
+                plan.identity.metadata_base.as_bytes(),
+                plan.identity
+                    .project
+                    .as_deref()
+                    .unwrap_or_default()
+                    .as_bytes(),
+                plan.kargo_project.as_deref().unwrap_or_default().as_bytes(),
             ]),
             MintPlan::Acr(plan) => crate::cache::identity_hash(&[
                 plan.identity.tenant_id.as_bytes(),
