@@ -15,7 +15,7 @@ use kargo_creds::sensitive::Sensitive;
 use serde_json::Value;
 
 /// Providers that later work delivers: cases expecting them are skipped and listed.
-const NOT_YET: &[&str] = &["ecrManagedIdentity", "garWorkloadIdentity"];
+const NOT_YET: &[&str] = &["ecrManagedIdentity"];
 
 fn cases() -> Vec<Value> {
     let path = concat!(
