@@ -4,9 +4,7 @@
 
 mod support;
 
-use std::io::BufRead;
-use std::path::Path;
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, ChildStdin};
 
 use support::{Env, DOCKER_HELPER};
 
@@ -22,28 +20,11 @@ struct FakeGke {
 
 impl FakeGke {
     fn start(allow: &[&str]) -> FakeGke {
-        let state = tempfile::tempdir().unwrap();
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/fake_gke.py");
-        let mut command = Command::new("python3");
-        command.arg(script).arg("--state-dir").arg(state.path());
-        command.args(["--project", GCP_PROJECT, "--exit-on-stdin-eof"]);
+        let mut args = vec!["--project", GCP_PROJECT];
         for account in allow {
-            command.args(["--allow", account]);
+            args.extend(["--allow", account]);
         }
-        let mut child = command
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("python3 fake_gke.py");
-        let stdin = child.stdin.take().unwrap();
-        let mut line = String::new();
-        let _ = std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line);
-        let port = line
-            .trim()
-            .strip_prefix("PORT=")
-            .and_then(|p| p.parse().ok())
-            .expect("PORT= line");
+        let (child, stdin, state, port) = support::start_python_server("fake_gke.py", &args);
         FakeGke {
             child,
             _stdin: stdin,

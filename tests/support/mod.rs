@@ -189,33 +189,7 @@ impl FakeKube {
     /// Starts `fake_kube.py --state-dir <temp> --exit-on-stdin-eof ARGS…` and waits for its
     /// `PORT=` line (by then `kubeconfig` is written).
     pub fn start(args: &[&str]) -> FakeKube {
-        use std::io::BufRead;
-        let state = tempfile::tempdir().unwrap();
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/fake_kube.py");
-        let mut child = Command::new("python3")
-            .arg(script)
-            .arg("--state-dir")
-            .arg(state.path())
-            .arg("--exit-on-stdin-eof")
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("python3 fake_kube.py");
-        let stdin = child.stdin.take().unwrap();
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port = match line.trim().strip_prefix("PORT=").map(str::parse) {
-            Some(Ok(port)) => port,
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("fake_kube.py did not start (first line {line:?})");
-            }
-        };
+        let (child, stdin, state, port) = start_python_server("fake_kube.py", args);
         FakeKube {
             child,
             _stdin: stdin,
@@ -326,35 +300,7 @@ impl FakeGithub {
     /// least `--public-key`, `--app-id` and `--installation`) and waits for its `PORT=`
     /// line. Its stderr goes to `<state>/stderr.log`.
     pub fn start(args: &[&str]) -> FakeGithub {
-        use std::io::BufRead;
-        let state = tempfile::tempdir().unwrap();
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/fake_github.py");
-        let log = std::fs::File::create(state.path().join("stderr.log")).unwrap();
-        let mut child = Command::new("python3")
-            .arg(script)
-            .arg("--state-dir")
-            .arg(state.path())
-            .arg("--exit-on-stdin-eof")
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .expect("python3 fake_github.py");
-        let stdin = child.stdin.take().unwrap();
-        let mut line = String::new();
-        let _ = std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line);
-        let port = match line.trim().strip_prefix("PORT=").map(str::parse) {
-            Some(Ok(port)) => port,
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "fake_github.py did not start (first line {line:?}); stderr:\n{}",
-                    std::fs::read_to_string(state.path().join("stderr.log")).unwrap_or_default()
-                );
-            }
-        };
+        let (child, stdin, state, port) = start_python_server("fake_github.py", args);
         FakeGithub {
             child,
             _stdin: stdin,
@@ -687,35 +633,7 @@ impl FakeGoogle {
     /// Starts `fake_google.py --state-dir <temp> --exit-on-stdin-eof ARGS…` (ARGS name at
     /// least `--public-key`, `--key-id` and `--client-email`) and waits for its `PORT=` line.
     pub fn start(args: &[&str]) -> FakeGoogle {
-        use std::io::BufRead;
-        let state = tempfile::tempdir().unwrap();
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/fake_google.py");
-        let log = std::fs::File::create(state.path().join("stderr.log")).unwrap();
-        let mut child = Command::new("python3")
-            .arg(script)
-            .arg("--state-dir")
-            .arg(state.path())
-            .arg("--exit-on-stdin-eof")
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .expect("python3 fake_google.py");
-        let stdin = child.stdin.take().unwrap();
-        let mut line = String::new();
-        let _ = std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line);
-        let port = match line.trim().strip_prefix("PORT=").map(str::parse) {
-            Some(Ok(port)) => port,
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "fake_google.py did not start (first line {line:?}); stderr:\n{}",
-                    std::fs::read_to_string(state.path().join("stderr.log")).unwrap_or_default()
-                );
-            }
-        };
+        let (child, stdin, state, port) = start_python_server("fake_google.py", args);
         FakeGoogle {
             child,
             _stdin: stdin,
@@ -841,37 +759,16 @@ impl FakeAzure {
     /// Starts `fake_azure.py --state-dir <temp> --exit-on-stdin-eof --tenant T --client-id C
     /// --assertion-file F` and waits for its `PORT=` line.
     pub fn start(tenant: &str, client_id: &str, assertion_file: &Path) -> FakeAzure {
-        use std::io::BufRead;
-        let state = tempfile::tempdir().unwrap();
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/fake_azure.py");
-        let log = std::fs::File::create(state.path().join("stderr.log")).unwrap();
-        let mut child = Command::new("python3")
-            .arg(script)
-            .arg("--state-dir")
-            .arg(state.path())
-            .arg("--exit-on-stdin-eof")
-            .args(["--tenant", tenant, "--client-id", client_id])
-            .arg("--assertion-file")
-            .arg(assertion_file)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .expect("python3 fake_azure.py");
-        let stdin = child.stdin.take().unwrap();
-        let mut line = String::new();
-        let _ = std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line);
-        let port = match line.trim().strip_prefix("PORT=").map(str::parse) {
-            Some(Ok(port)) => port,
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "fake_azure.py did not start (first line {line:?}); stderr:\n{}",
-                    std::fs::read_to_string(state.path().join("stderr.log")).unwrap_or_default()
-                );
-            }
-        };
+        let assertion_file = assertion_file.to_str().expect("a UTF-8 path");
+        let args = [
+            "--tenant",
+            tenant,
+            "--client-id",
+            client_id,
+            "--assertion-file",
+            assertion_file,
+        ];
+        let (child, stdin, state, port) = start_python_server("fake_azure.py", &args);
         FakeAzure {
             child,
             _stdin: stdin,
@@ -949,4 +846,51 @@ impl Drop for FakeAzure {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Starts `tests/support/<script> --state-dir <temp> --exit-on-stdin-eof ARGS…` (the fakes'
+/// shared command line), waits for its `PORT=` line, and hands back the child, its stdin
+/// (held open: the server exits at its end of file), the state folder and the port. Its
+/// stderr goes to `<state>/stderr.log`, shown if it fails to start.
+pub fn start_python_server(
+    script: &str,
+    args: &[&str],
+) -> (
+    std::process::Child,
+    std::process::ChildStdin,
+    tempfile::TempDir,
+    u16,
+) {
+    use std::io::BufRead;
+    let state = tempfile::tempdir().unwrap();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/support")
+        .join(script);
+    let log = std::fs::File::create(state.path().join("stderr.log")).unwrap();
+    let mut child = Command::new("python3")
+        .arg(path)
+        .arg("--state-dir")
+        .arg(state.path())
+        .arg("--exit-on-stdin-eof")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .unwrap_or_else(|error| panic!("python3 {script}: {error}"));
+    let stdin = child.stdin.take().unwrap();
+    let mut line = String::new();
+    let _ = std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line);
+    let port = match line.trim().strip_prefix("PORT=").map(str::parse) {
+        Some(Ok(port)) => port,
+        _ => {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "{script} did not start (first line {line:?}); stderr:\n{}",
+                std::fs::read_to_string(state.path().join("stderr.log")).unwrap_or_default()
+            );
+        }
+    };
+    (child, stdin, state, port)
 }
