@@ -110,8 +110,9 @@ pub struct Endpoints {
     /// `KARGO_CREDS_GITHUB_VALIDATION_WAITS`: seconds between post-mint validations
     /// (comma-separated; default 3,10,30). A tuning knob for tests and slow replicas.
     pub github_validation_waits: Option<Vec<Duration>>,
-    /// `AWS_ENDPOINT_URL_ECR` and `AWS_ENDPOINT_URL`.
+    /// `AWS_ENDPOINT_URL_ECR`, `AWS_ENDPOINT_URL_STS` and `AWS_ENDPOINT_URL`.
     pub aws_ecr: Option<String>,
+    pub aws_sts: Option<String>,
     pub aws: Option<String>,
 }
 
@@ -320,6 +321,7 @@ impl Settings {
                     None => None,
                 },
                 aws_ecr: env("AWS_ENDPOINT_URL_ECR").filter(|url| !url.trim().is_empty()),
+                aws_sts: env("AWS_ENDPOINT_URL_STS").filter(|url| !url.trim().is_empty()),
                 aws: env("AWS_ENDPOINT_URL").filter(|url| !url.trim().is_empty()),
             },
         })

@@ -378,7 +378,31 @@ impl<'a> Lookup<'a> {
                     endpoints.aws.as_deref(),
                 );
                 let login = runtime
-                    .block_on(ecr::mint(&client, plan_ecr, &endpoint))
+                    .block_on(ecr::get_authorization_token(
+                        &client,
+                        &plan_ecr.keys,
+                        &plan_ecr.region,
+                        &endpoint,
+                    ))
+                    .map_err(|error| error.to_string())?;
+                Ok(Minted {
+                    username: login.username,
+                    token: login.password,
+                    expires_at: login.expires_at,
+                })
+            }
+            MintPlan::EcrIdentity(identity) => {
+                let endpoints = &self.settings.endpoints;
+                let login = runtime
+                    .block_on(ambient::aws::mint_ecr(
+                        &client,
+                        identity,
+                        ambient::aws::AwsEndpoints {
+                            sts: endpoints.aws_sts.as_deref(),
+                            ecr: endpoints.aws_ecr.as_deref(),
+                            general: endpoints.aws.as_deref(),
+                        },
+                    ))
                     .map_err(|error| error.to_string())?;
                 Ok(Minted {
                     username: login.username,

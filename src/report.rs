@@ -61,7 +61,13 @@ fn describe_selection(selection: &Selection) -> String {
             ),
             MintPlan::Ecr(ecr) => format!(
                 "{provider} provider: an ECR login for {} from access key {} (GetAuthorizationToken in {})",
-                ecr.registry.host, ecr.access_key_id, ecr.region
+                ecr.registry.host, ecr.keys.access_key_id, ecr.region
+            ),
+            MintPlan::EcrIdentity(plan) => format!(
+                "{provider} provider: an ECR login for {} from this machine's AWS identity ({}), trying in order: {}",
+                plan.registry.host,
+                plan.identity.base.describe(),
+                plan.identities_in_order().join(", ")
             ),
             MintPlan::Gar(gar) => format!(
                 "{provider} provider: a token for {} as {} from {}",

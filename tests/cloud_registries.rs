@@ -19,17 +19,15 @@
 mod support;
 
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use serde_json::{json, Value};
+use support::aws_proxy::{AwsProxy, ProxyRules};
 use support::{run_bounded, Env, FakeGoogle, Moto, CLI, DOCKER_HELPER, MOTO_BOOTSTRAP_ACTIONS};
 
 const SHARED: &str = "kargo-shared-resources";
@@ -62,29 +60,11 @@ const RUN_TIMEOUT: Duration = Duration::from_secs(60);
 // Running things under a deadline
 // ---------------------------------------------------------------------------------------
 
-/// A command for `program` in `env`, without the caller's cloud, endpoint or proxy
-/// variables (unless the test set them in `env`).
-fn command(env: &Env, program: &str) -> Command {
-    let mut command = env.command(program);
-    for (name, _) in std::env::vars() {
-        let upper = name.to_ascii_uppercase();
-        let ambient = ["AWS_", "GOOGLE_", "GCE_", "AZURE_", "CLOUDSDK_"]
-            .iter()
-            .any(|prefix| upper.starts_with(prefix))
-            || upper.ends_with("_PROXY")
-            || upper == "SSL_CERT_FILE";
-        if ambient && !env.vars.iter().any(|(set, _)| *set == name) {
-            command.env_remove(&name);
-        }
-    }
-    command
-}
-
 /// Runs `program args…` in `env` with `stdin` (bounded), and checks that nothing of
 /// `secrets` reaches its stderr, and that it did not panic.
 fn run(env: &Env, program: &str, args: &[&str], stdin: &str, secrets: &Secrets) -> Output {
     let output = run_bounded(
-        command(env, program).args(args),
+        env.command(program).args(args),
         stdin.as_bytes(),
         RUN_TIMEOUT,
     );
@@ -384,219 +364,6 @@ fn cache_entries(env: &Env, secrets: &Secrets) -> Vec<Value> {
     parse_json(&output).as_array().cloned().unwrap_or_default()
 }
 
-// ---------------------------------------------------------------------------------------
-// The ECR proxy: rewrites moto's expiresAt and records what the helper sent
-// ---------------------------------------------------------------------------------------
-
-/// One request as the proxy received it.
-#[derive(Debug, Clone)]
-struct SeenRequest {
-    method: String,
-    path: String,
-    /// Lower-case names.
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl SeenRequest {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(key, _)| key == name)
-            .map(|(_, value)| value.as_str())
-    }
-}
-
-/// A one-connection-at-a-time HTTP/1.1 proxy in front of moto that sets every
-/// `authorizationData[].expiresAt` of a successful answer to `expires_at`.
-struct ExpiryProxy {
-    port: u16,
-    seen: Arc<Mutex<Vec<SeenRequest>>>,
-    stop: Arc<AtomicBool>,
-    thread: Option<thread::JoinHandle<()>>,
-}
-
-impl ExpiryProxy {
-    fn start(upstream: u16, expires_at: f64) -> ExpiryProxy {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread = {
-            let (seen, stop) = (Arc::clone(&seen), Arc::clone(&stop));
-            thread::spawn(move || {
-                for stream in listener.incoming() {
-                    if stop.load(Ordering::SeqCst) {
-                        break;
-                    }
-                    let Ok(stream) = stream else { continue };
-                    if let Err(error) = proxy_one(stream, upstream, expires_at, &seen) {
-                        eprintln!("expiry proxy: {error}");
-                    }
-                }
-            })
-        };
-        ExpiryProxy {
-            port,
-            seen,
-            stop,
-            thread: Some(thread),
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    fn requests(&self) -> Vec<SeenRequest> {
-        self.seen.lock().unwrap().clone()
-    }
-
-    /// The `GetAuthorizationToken` calls that went through.
-    fn token_calls(&self) -> usize {
-        self.requests()
-            .iter()
-            .filter(|request| request.header("x-amz-target") == Some(ECR_TARGET))
-            .count()
-    }
-}
-
-impl Drop for ExpiryProxy {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        let _ = TcpStream::connect(("127.0.0.1", self.port));
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-fn proxy_one(
-    mut client: TcpStream,
-    upstream: u16,
-    expires_at: f64,
-    seen: &Mutex<Vec<SeenRequest>>,
-) -> std::io::Result<()> {
-    let timeout = Some(Duration::from_secs(20));
-    client.set_read_timeout(timeout)?;
-    let mut reader = BufReader::new(client.try_clone()?);
-    let mut request_line = String::new();
-    if reader.read_line(&mut request_line)? == 0 {
-        return Ok(()); // the wake-up connection of Drop
-    }
-    let mut headers = Vec::new();
-    loop {
-        let mut line = String::new();
-        reader.read_line(&mut line)?;
-        let line = line.trim_end();
-        if line.is_empty() {
-            break;
-        }
-        if let Some((name, value)) = line.split_once(':') {
-            headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
-        }
-    }
-    let length: usize = headers
-        .iter()
-        .find(|(name, _)| name == "content-length")
-        .and_then(|(_, value)| value.parse().ok())
-        .unwrap_or(0);
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body)?;
-    let mut parts = request_line.split_whitespace();
-    let method = parts.next().unwrap_or_default().to_owned();
-    let path = parts.next().unwrap_or_default().to_owned();
-    seen.lock().unwrap().push(SeenRequest {
-        method: method.clone(),
-        path: path.clone(),
-        headers: headers.clone(),
-        body: body.clone(),
-    });
-
-    let mut server = TcpStream::connect(("127.0.0.1", upstream))?;
-    server.set_read_timeout(timeout)?;
-    let mut forward = format!("{method} {path} HTTP/1.1\r\n");
-    for (name, value) in &headers {
-        if !matches!(
-            name.as_str(),
-            "connection" | "keep-alive" | "content-length"
-        ) {
-            forward.push_str(&format!("{name}: {value}\r\n"));
-        }
-    }
-    forward.push_str(&format!(
-        "content-length: {}\r\nconnection: close\r\n\r\n",
-        body.len()
-    ));
-    server.write_all(forward.as_bytes())?;
-    server.write_all(&body)?;
-    let mut answer = Vec::new();
-    server.read_to_end(&mut answer)?;
-
-    let split = answer
-        .windows(4)
-        .position(|window| window == b"\r\n\r\n")
-        .ok_or_else(|| std::io::Error::other("no end of headers in moto's answer"))?;
-    let head = String::from_utf8_lossy(&answer[..split]).into_owned();
-    let mut answer_body = answer[split + 4..].to_vec();
-    let mut head_lines = head.split("\r\n");
-    let status_line = head_lines.next().unwrap_or_default().to_owned();
-    let answer_headers: Vec<(String, String)> = head_lines
-        .filter_map(|line| line.split_once(':'))
-        .map(|(name, value)| (name.trim().to_owned(), value.trim().to_owned()))
-        .collect();
-    if answer_headers.iter().any(|(name, value)| {
-        name.eq_ignore_ascii_case("transfer-encoding") && value.eq_ignore_ascii_case("chunked")
-    }) {
-        answer_body = dechunk(&answer_body);
-    }
-    if status_line.split_whitespace().nth(1) == Some("200") {
-        if let Ok(mut value) = serde_json::from_slice::<Value>(&answer_body) {
-            if let Some(items) = value["authorizationData"].as_array_mut() {
-                for item in items {
-                    item["expiresAt"] = json!(expires_at);
-                }
-                answer_body = serde_json::to_vec(&value).unwrap();
-            }
-        }
-    }
-    let mut reply = format!("{status_line}\r\n");
-    for (name, value) in &answer_headers {
-        let lower = name.to_ascii_lowercase();
-        if !matches!(
-            lower.as_str(),
-            "content-length" | "transfer-encoding" | "connection"
-        ) {
-            reply.push_str(&format!("{name}: {value}\r\n"));
-        }
-    }
-    reply.push_str(&format!(
-        "Content-Length: {}\r\nConnection: close\r\n\r\n",
-        answer_body.len()
-    ));
-    client.write_all(reply.as_bytes())?;
-    client.write_all(&answer_body)?;
-    client.flush()?;
-    let _ = client.shutdown(std::net::Shutdown::Both);
-    Ok(())
-}
-
-fn dechunk(mut data: &[u8]) -> Vec<u8> {
-    let mut body = Vec::new();
-    while let Some(end) = data.windows(2).position(|window| window == b"\r\n") {
-        let size_text = String::from_utf8_lossy(&data[..end]);
-        let size =
-            usize::from_str_radix(size_text.split(';').next().unwrap().trim(), 16).unwrap_or(0);
-        if size == 0 {
-            break;
-        }
-        let start = end + 2;
-        body.extend_from_slice(&data[start..(start + size).min(data.len())]);
-        data = &data[(start + size + 2).min(data.len())..];
-    }
-    body
-}
-
 /// The password moto hands out, decoded from a direct call (dummy signature): `AWS:<password>`.
 /// Waits until moto has logged the call, so that later counts of its log start from here.
 fn moto_password(moto: &Moto) -> String {
@@ -696,7 +463,13 @@ fn ecr_docker_helper_returns_the_decoded_password_and_never_caches_an_expired_to
 fn ecr_tokens_are_cached_until_expires_at_and_minted_once() {
     let moto = Moto::start(None);
     let expires_at = unix_now() + 12 * 3600;
-    let proxy = ExpiryProxy::start(moto.port, expires_at as f64 + 0.25);
+    let proxy = AwsProxy::start(
+        moto.port,
+        ProxyRules {
+            expires_at: Some(expires_at as f64 + 0.25),
+            ..ProxyRules::default()
+        },
+    );
     let closed = format!("http://127.0.0.1:{}", support::free_port());
     let env = environment()
         .var("AWS_ENDPOINT_URL_ECR", &proxy.url())

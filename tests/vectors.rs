@@ -15,7 +15,7 @@ use kargo_creds::sensitive::Sensitive;
 use serde_json::Value;
 
 /// Providers that later work delivers: cases expecting them are skipped and listed.
-const NOT_YET: &[&str] = &["ecrManagedIdentity"];
+const NOT_YET: &[&str] = &[];
 
 fn cases() -> Vec<Value> {
     let path = concat!(
@@ -142,7 +142,15 @@ fn token_request(plan: &MintPlan) -> Value {
         MintPlan::Ecr(ecr) => serde_json::json!({
             "kind": "ecr-get-authorization-token",
             "region": ecr.region,
-            "access_key_id": ecr.access_key_id,
+            "access_key_id": ecr.keys.access_key_id,
+        }),
+        MintPlan::EcrIdentity(plan) => serde_json::json!({
+            "kind": "ecr-get-authorization-token",
+            "region": plan.registry.region,
+            "registry_account_id": plan.registry.account,
+            "identities_in_order": plan.identities_in_order(),
+            "external_id": plan.external_id(),
+            "role_session_name": plan.identity.session_name,
         }),
         MintPlan::Gar(_) => serde_json::json!({
             "kind": "gcp-service-account-jwt",
@@ -258,6 +266,20 @@ fn ambient_vars(case: &Value) -> Vec<(&'static str, String)> {
     if let Some(project) = case["ambient"]["gcp_project_id"].as_str() {
         vars.push(("GCE_METADATA_HOST", "metadata.google.internal".to_owned()));
         vars.push(("GOOGLE_CLOUD_PROJECT", project.to_owned()));
+    }
+    if let Some(account) = case["ambient"]["aws_controller_account_id"].as_str() {
+        // IRSA, whose role ARN names the controller's account.
+        vars.push((
+            "AWS_ROLE_ARN",
+            format!("arn:aws:iam::{account}:role/kargo-controller"),
+        ));
+        vars.push((
+            "AWS_WEB_IDENTITY_TOKEN_FILE",
+            "/var/run/secrets/eks.amazonaws.com/serviceaccount/token".to_owned(),
+        ));
+        if let Some(shard) = case["ambient"]["shard_name"].as_str() {
+            vars.push(("SHARD_NAME", shard.to_owned()));
+        }
     }
     if case["ambient"]["azure_workload_identity"].as_bool() == Some(true) {
         vars.push(("AZURE_CLIENT_ID", "client".to_owned()));

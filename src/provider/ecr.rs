@@ -58,6 +58,12 @@ pub struct EcrPlan {
     pub registry: EcrRegistry,
     /// The region to call: the Secret's `awsRegion` (as Kargo does), not the URL's.
     pub region: String,
+    pub keys: AwsKeys,
+}
+
+/// AWS credentials: long-lived keys, or temporary ones with a session token.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AwsKeys {
     pub access_key_id: String,
     pub secret_access_key: Sensitive<String>,
     pub session_token: Option<Sensitive<String>>,
@@ -94,9 +100,11 @@ pub fn select(
         provider: ProviderKind::EcrAccessKey,
         plan: Box::new(MintPlan::Ecr(EcrPlan {
             region: value(REGION)?,
-            access_key_id: value(ACCESS_KEY_ID)?,
-            secret_access_key: Sensitive::new(value(SECRET_ACCESS_KEY)?),
-            session_token: None,
+            keys: AwsKeys {
+                access_key_id: value(ACCESS_KEY_ID)?,
+                secret_access_key: Sensitive::new(value(SECRET_ACCESS_KEY)?),
+                session_token: None,
+            },
             registry,
         })),
     }))
@@ -130,9 +138,29 @@ pub struct RegistryLogin {
     pub expires_at: i64,
 }
 
+/// A failed AWS call; `denied` when AWS refused the identity (HTTP 403 or an
+/// `AccessDenied…` code) rather than failing — the one failure that lets an ambient
+/// identity move on to its next attempt.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct EcrError(pub String);
+#[error("{message}")]
+pub struct EcrError {
+    pub message: String,
+    pub denied: bool,
+}
+
+impl EcrError {
+    pub fn new(message: String) -> EcrError {
+        EcrError {
+            message,
+            denied: false,
+        }
+    }
+}
+
+/// Whether an AWS error answer means "this identity may not", not "this failed".
+pub fn is_denial(status: u16, detail: &str) -> bool {
+    status == 403 || detail.starts_with("AccessDenied")
+}
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -155,29 +183,22 @@ struct AwsError {
     message: Option<String>,
 }
 
-/// Calls `GetAuthorizationToken`, SigV4-signed with the plan's keys.
-pub async fn mint(
+/// Calls `GetAuthorizationToken` in `region`, SigV4-signed with `keys`.
+pub async fn get_authorization_token(
     client: &reqwest::Client,
-    plan: &EcrPlan,
+    keys: &AwsKeys,
+    region: &str,
     endpoint: &str,
 ) -> Result<RegistryLogin, EcrError> {
     let url = format!("{endpoint}/");
     let body = b"{}".to_vec();
-    let host = reqwest::Url::parse(&url)
-        .ok()
-        .and_then(|u| {
-            u.host_str().map(|h| match u.port() {
-                Some(port) => format!("{h}:{port}"),
-                None => h.to_owned(),
-            })
-        })
-        .ok_or_else(|| EcrError(format!("{url} is not a valid endpoint URL")))?;
+    let host = host_header(&url)?;
     let headers = [
         ("host", host.as_str()),
         ("content-type", "application/x-amz-json-1.1"),
         ("x-amz-target", TARGET),
     ];
-    let signed = sign_request(plan, "ecr", &url, &headers, &body)?;
+    let signed = sign_request(keys, region, "ecr", &url, &headers, &body)?;
     let mut request = client.post(&url).body(body);
     for (name, value) in headers.iter().filter(|(name, _)| *name != "host") {
         request = request.header(*name, *value);
@@ -186,7 +207,7 @@ pub async fn mint(
         request = request.header(name, value);
     }
     let response = request.send().await.map_err(|error| {
-        EcrError(format!(
+        EcrError::new(format!(
             "POST {url} (GetAuthorizationToken): {}",
             crate::net::describe_http_error(&error)
         ))
@@ -200,14 +221,15 @@ pub async fn mint(
     let text = response.text().await.unwrap_or_default();
     if !status.is_success() {
         let detail = aws_error_detail(&text, error_type);
-        return Err(EcrError(
-            format!("POST {url} (GetAuthorizationToken): {status} {detail}")
+        return Err(EcrError {
+            message: format!("POST {url} (GetAuthorizationToken): {status} {detail}")
                 .trim_end()
                 .to_owned(),
-        ));
+            denied: is_denial(status.as_u16(), &detail),
+        });
     }
     let answer: TokenAnswer = serde_json::from_str(&text).map_err(|_| {
-        EcrError(format!(
+        EcrError::new(format!(
             "POST {url} (GetAuthorizationToken): the answer is not an authorization token"
         ))
     })?;
@@ -215,14 +237,14 @@ pub async fn mint(
         .authorization_data
         .into_iter()
         .next()
-        .ok_or_else(|| EcrError(format!("POST {url}: no authorization data in the answer")))?;
+        .ok_or_else(|| EcrError::new(format!("POST {url}: no authorization data in the answer")))?;
     let decoded = base64::engine::general_purpose::STANDARD
         .decode(data.authorization_token.trim())
         .ok()
         .and_then(|bytes| String::from_utf8(bytes).ok())
-        .ok_or_else(|| EcrError(format!("POST {url}: error decoding token")))?;
+        .ok_or_else(|| EcrError::new(format!("POST {url}: error decoding token")))?;
     let (username, password) = decoded.split_once(':').ok_or_else(|| {
-        EcrError(format!(
+        EcrError::new(format!(
             "POST {url}: invalid token format (expected user:password)"
         ))
     })?;
@@ -265,18 +287,32 @@ pub fn xml_element(body: &str, name: &str) -> Option<String> {
     Some(body[start..end].trim().to_owned())
 }
 
+/// The `Host` header of `url` (signed by SigV4): host, and the port when one is given.
+pub fn host_header(url: &str) -> Result<String, EcrError> {
+    reqwest::Url::parse(url)
+        .ok()
+        .and_then(|u| {
+            u.host_str().map(|h| match u.port() {
+                Some(port) => format!("{h}:{port}"),
+                None => h.to_owned(),
+            })
+        })
+        .ok_or_else(|| EcrError::new(format!("{url} is not a valid endpoint URL")))
+}
+
 /// SigV4 signature headers for a request (`aws-sigv4` does the cryptography).
 pub fn sign_request(
-    plan: &EcrPlan,
+    keys: &AwsKeys,
+    region: &str,
     service: &str,
     url: &str,
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> Result<Vec<(&'static str, String)>, EcrError> {
     let credentials = aws_credential_types::Credentials::new(
-        plan.access_key_id.clone(),
-        plan.secret_access_key.expose().clone(),
-        plan.session_token
+        keys.access_key_id.clone(),
+        keys.secret_access_key.expose().clone(),
+        keys.session_token
             .as_ref()
             .map(|token| token.expose().clone()),
         None,
@@ -285,12 +321,12 @@ pub fn sign_request(
     let identity = credentials.into();
     let params = aws_sigv4::sign::v4::SigningParams::builder()
         .identity(&identity)
-        .region(&plan.region)
+        .region(region)
         .name(service)
         .time(SystemTime::now())
         .settings(SigningSettings::default())
         .build()
-        .map_err(|error| EcrError(format!("preparing the SigV4 signature: {error}")))?
+        .map_err(|error| EcrError::new(format!("preparing the SigV4 signature: {error}")))?
         .into();
     let signable = SignableRequest::new(
         "POST",
@@ -298,9 +334,9 @@ pub fn sign_request(
         headers.iter().copied(),
         SignableBody::Bytes(body),
     )
-    .map_err(|error| EcrError(format!("preparing the SigV4 signature: {error}")))?;
+    .map_err(|error| EcrError::new(format!("preparing the SigV4 signature: {error}")))?;
     let (instructions, _signature) = sign(signable, &params)
-        .map_err(|error| EcrError(format!("signing the request: {error}")))?
+        .map_err(|error| EcrError::new(format!("signing the request: {error}")))?
         .into_parts();
     let (headers, _query) = instructions.into_parts();
     Ok(headers

@@ -80,6 +80,7 @@ pub struct ProviderRequest<'a> {
 pub enum MintPlan {
     GithubApp(github_app::GithubAppPlan),
     Ecr(ecr::EcrPlan),
+    EcrIdentity(ambient::aws::EcrIdentityPlan),
     Gar(gar::GarPlan),
     Acr(ambient::AcrPlan),
     Gke(ambient::GkePlan),
@@ -91,7 +92,7 @@ impl MintPlan {
         match self {
             MintPlan::GithubApp(_) => github_app::USERNAME,
             // ECR's user comes out of the token (always `AWS`).
-            MintPlan::Ecr(_) => "AWS",
+            MintPlan::Ecr(_) | MintPlan::EcrIdentity(_) => "AWS",
             MintPlan::Gar(_) => gar::USERNAME,
             MintPlan::Acr(_) => ambient::ACR_USERNAME,
             MintPlan::Gke(_) => gar::USERNAME,
@@ -103,6 +104,7 @@ impl MintPlan {
         match self {
             MintPlan::GithubApp(plan) => plan.scope(),
             MintPlan::Ecr(plan) => plan.registry.host.clone(),
+            MintPlan::EcrIdentity(plan) => plan.registry.host.clone(),
             MintPlan::Gar(plan) => plan.registry.clone(),
             MintPlan::Acr(plan) => plan.registry.clone(),
             MintPlan::Gke(plan) => plan.registry.clone(),
@@ -121,9 +123,25 @@ impl MintPlan {
             ]),
             MintPlan::Ecr(plan) => crate::cache::identity_hash(&[
                 plan.region.as_bytes(),
-                plan.access_key_id.as_bytes(),
-                plan.secret_access_key.expose().as_bytes(),
+                plan.keys.access_key_id.as_bytes(),
+                plan.keys.secret_access_key.expose().as_bytes(),
             ]),
+            MintPlan::EcrIdentity(plan) => {
+                let base = &plan.identity.base;
+                let secret = match base {
+                    ambient::aws::AwsBase::EnvironmentKeys(keys) => {
+                        keys.secret_access_key.expose().as_bytes()
+                    }
+                    _ => b"",
+                };
+                crate::cache::identity_hash(&[
+                    base.describe().as_bytes(),
+                    secret,
+                    plan.registry.account.as_bytes(),
+                    plan.registry.region.as_bytes(),
+                    plan.identity.session_name.as_bytes(),
+                ])
+            }
             MintPlan::Gar(plan) => crate::cache::identity_hash(&[
                 plan.client_email.as_deref().unwrap_or_default().as_bytes(),
                 plan.private_key_id

@@ -2,6 +2,8 @@
 //! environment and check that no fixture secret ever reaches stderr.
 #![allow(dead_code)]
 
+pub mod aws_proxy;
+
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -101,16 +103,29 @@ impl Env {
         path
     }
 
-    /// A command for `program` with this environment (and nothing of the caller's KARGO_*,
-    /// XDG_* or DOCKER_* variables).
+    /// A command for `program` with this environment, and nothing of the caller's
+    /// KARGO_*, XDG_*, DOCKER_*, GIT_*, cloud identity, endpoint or proxy variables.
     pub fn command(&self, program: &str) -> Command {
         let mut command = Command::new(program);
         for (name, _) in std::env::vars() {
-            if name.starts_with("KARGO")
-                || name.starts_with("XDG_")
-                || name.starts_with("DOCKER_")
-                || name.starts_with("GIT_")
-            {
+            let upper = name.to_ascii_uppercase();
+            let inherited_setting = [
+                "KARGO",
+                "XDG_",
+                "DOCKER_",
+                "GIT_",
+                "AWS_",
+                "GOOGLE_",
+                "GCE_",
+                "AZURE_",
+                "CLOUDSDK_",
+            ]
+            .iter()
+            .any(|prefix| upper.starts_with(prefix))
+                || upper.ends_with("_PROXY")
+                || upper == "SSL_CERT_FILE"
+                || upper == "SHARD_NAME";
+            if inherited_setting {
                 command.env_remove(name);
             }
         }

@@ -2,8 +2,12 @@
 //! identity may still log in to its cloud's registry. Detected from the environment only —
 //! a machine with none of them pays nothing, and no metadata server is probed.
 //!
-//! Built so far: Azure Workload Identity → Entra token → ACR refresh token, and GKE Workload
-//! Identity (the metadata server, impersonating the project's service account when it can).
+//! * AWS → ECR: access keys, IRSA or EKS Pod Identity, through the project's role ([`aws`]).
+//! * GKE Workload Identity → Artifact Registry: the metadata server, impersonating the
+//!   project's service account when it can.
+//! * Azure Workload Identity → Entra token → ACR refresh token.
+
+pub mod aws;
 
 use serde::Deserialize;
 
@@ -40,8 +44,9 @@ pub struct GkeWorkloadIdentity {
 }
 
 /// The ambient identities this machine has.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct AmbientEnv {
+    pub aws: Option<aws::AwsIdentity>,
     pub azure: Option<AzureWorkloadIdentity>,
     pub gke: Option<GkeWorkloadIdentity>,
     /// `KARGO_CREDS_ACR_ENDPOINT`: the base URL of the ACR token exchange.
@@ -81,6 +86,7 @@ impl AmbientEnv {
                 .unwrap_or_else(|| "https://iamcredentials.googleapis.com".to_owned()),
         });
         AmbientEnv {
+            aws: aws::AwsIdentity::detect(&value),
             azure,
             gke,
             acr_endpoint: value("KARGO_CREDS_ACR_ENDPOINT"),
@@ -156,6 +162,16 @@ pub fn select(
         return None;
     }
     let registry = registry?;
+    if let (Some(ecr_registry), Some(identity)) = (super::ecr::recognize(registry), &env.aws) {
+        return Some(Selection::Mint {
+            provider: ProviderKind::EcrManagedIdentity,
+            plan: Box::new(MintPlan::EcrIdentity(aws::EcrIdentityPlan {
+                registry: ecr_registry,
+                identity: identity.clone(),
+                kargo_project: kargo_project.map(str::to_owned),
+            })),
+        });
+    }
     if let (true, Some(identity)) = (super::gar::recognize(registry), &env.gke) {
         return Some(Selection::Mint {
             provider: ProviderKind::GarWorkloadIdentity,
