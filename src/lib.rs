@@ -18,7 +18,8 @@
 //!   index) and the `kube` cluster; reads and writes.
 //! * [`resolve`] — Kargo's precedence rules and the `--explain` trace (pure: takes Secrets).
 //! * [`provider`] — turns the matched Secret into credentials or a mint plan (one file per
-//!   provider: basic, ssh, GitHub App, ECR, GAR) and mints over the network.
+//!   provider: basic, ssh, GitHub App, ECR, GAR; `ambient/` for the machine's own AWS, GKE
+//!   and Azure identities) and mints over the network.
 //! * [`cache`] — the on-disk token cache: lock-protected, one mint per token across processes.
 //! * [`lookup`] — the orchestration above, shared by all three binaries.
 //! * [`manage`] — creating, changing and showing credential Secrets (`kargo-creds create …`).
