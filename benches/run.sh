@@ -146,5 +146,52 @@ print(f"64 concurrent cold gets of one GitHub App repository: {minted} mint(s), 
 PY
 python3 -c 'import sys; a, s = map(float, sys.argv[1:]); print(f"| `git-credential-kargo get`, cached GitHub App token | {a*1000:.2f} ms | {a/s:.2f}x the static 20-Secret get | <= 1.2x |")' "$(mean apphit)" "$(mean kargo20)"
 
+# ECR: a cached docker-credential-kargo get vs Debian's docker-credential-ecr-login (its own
+# file cache warm), both against one moto behind benches/aws_proxy.py.
+ecr=$work/ecr
+mkdir -p "$ecr/secrets" "$ecr/ecr-cache"
+ecr_host=123456789012.dkr.ecr.us-east-1.amazonaws.com
+openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=bench-ca -days 2 -keyout "$ecr/ca.key" -out "$ecr/ca.pem" 2>/dev/null
+openssl req -newkey rsa:2048 -nodes -subj /CN=api.ecr.us-east-1.amazonaws.com -keyout "$ecr/tls.key" -out "$ecr/tls.csr" 2>/dev/null
+printf 'subjectAltName=DNS:api.ecr.us-east-1.amazonaws.com\n' >"$ecr/san.ext"
+openssl x509 -req -in "$ecr/tls.csr" -CA "$ecr/ca.pem" -CAkey "$ecr/ca.key" -CAcreateserial -days 2 -extfile "$ecr/san.ext" -out "$ecr/tls.pem" 2>/dev/null
+moto_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+moto_server -H 127.0.0.1 -p "$moto_port" >"$ecr/moto.log" 2>&1 &
+moto_pid=$!
+python3 benches/aws_proxy.py --moto-port "$moto_port" --cert "$ecr/tls.pem" --key "$ecr/tls.key" >"$ecr/proxy.out" 2>"$ecr/proxy.err" < <(sleep 100000) &
+proxy_pid=$!
+trap 'kill ${kube_pid:-} ${gh_pid:-} $moto_pid $proxy_pid 2>/dev/null; rm -rf "$work"' EXIT
+for _ in $(seq 100); do grep -q 'Running on' "$ecr/moto.log" 2>/dev/null && grep -q PORT= "$ecr/proxy.out" && break; sleep 0.1; done
+proxy_port=$(sed -n 's/^PORT=//p' "$ecr/proxy.out")
+printf '%s' "$ecr_host" >"$work/ecr-request"
+# One environment for both (each ignores the other's variables): the same AWS keys; ours
+# reaches the proxy through AWS_ENDPOINT_URL, the peer (no endpoint override) through
+# HTTPS_PROXY with the bench CA.
+export AWS_ACCESS_KEY_ID=AKIABENCHMARK0000001 AWS_SECRET_ACCESS_KEY=benchmarkSecretKey0000000000000000000000
+export AWS_ENDPOINT_URL=http://127.0.0.1:$proxy_port HTTPS_PROXY=http://127.0.0.1:$proxy_port
+export SSL_CERT_FILE=$ecr/ca.pem AWS_ECR_CACHE_DIR=$ecr/ecr-cache KARGO_CREDS_SECRETS_DIR=$ecr/secrets
+ours="$bin/docker-credential-kargo get"
+peer="docker-credential-ecr-login get"
+$ours <"$work/ecr-request" >"$ecr/ours.json"   # warm both caches
+# Go's crypto/x509 here reads only the system bundle (not SSL_CERT_FILE): the peer's one
+# cold call runs in a mount namespace where the bundle also holds the bench CA. The measured
+# (warm) calls make no connection at all.
+cat /etc/ssl/certs/ca-certificates.crt "$ecr/ca.pem" >"$ecr/bundle.pem"
+with_bench_ca="mount --bind $ecr/bundle.pem /etc/ssl/certs/ca-certificates.crt && exec $peer"
+unshare -m sh -c "$with_bench_ca" <"$work/ecr-request" >"$ecr/peer.json" 2>/dev/null \
+  || unshare -rm sh -c "$with_bench_ca" <"$work/ecr-request" >"$ecr/peer.json" \
+  || { echo "the ECR comparison needs a mount namespace (root or user namespaces)"; cat "$ecr/peer.json"; exit 1; }
+python3 - "$ecr/ours.json" "$ecr/peer.json" <<'PY'
+import json, sys
+ours, peer = (json.load(open(p)) for p in sys.argv[1:])
+assert ours["Username"] == peer["Username"] == "AWS" and ours["Secret"] and peer["Secret"], (ours.keys(), peer.keys())
+PY
+posts=$(grep -c '"POST / HTTP' "$ecr/moto.log")
+run ecrkargo "$work/ecr-request" "$ours"
+run ecrlogin "$work/ecr-request" "$peer"
+[ "$(grep -c '"POST / HTTP' "$ecr/moto.log")" = "$posts" ] || echo "warning: a measured ECR get reached moto (a cache miss)"
+python3 -c 'import sys; k, e = map(float, sys.argv[1:]); print(f"| `docker-credential-ecr-login get`, its cache warm (peer) | {e*1000:.2f} ms | 1.00 | |"); print(f"| `docker-credential-kargo get`, cached ECR token (ambient AWS keys) | {k*1000:.2f} ms | {k/e:.2f}x peer | <= 0.5x |")' "$(mean ecrkargo)" "$(mean ecrlogin)"
+unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_ENDPOINT_URL HTTPS_PROXY SSL_CERT_FILE AWS_ECR_CACHE_DIR KARGO_CREDS_SECRETS_DIR
+
 ls -l "$bin/git-credential-kargo" "$bin/docker-credential-kargo" "$bin/kargo-creds" | awk '{print "binary size:", $5, $9}'
 /usr/bin/time -f 'peak RSS of a warm get: %M KiB' "$bin/git-credential-kargo" --secrets-dir "$work/secrets-20" --project kargo-demo get <"$work/git-request" >/dev/null
