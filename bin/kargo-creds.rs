@@ -14,6 +14,8 @@ use kargo_creds::{log, report, url};
 
 #[path = "kargo-creds/manage.rs"]
 mod manage;
+#[path = "kargo-creds/setup.rs"]
+mod setup;
 
 const PROGRAM: &str = "kargo-creds";
 
@@ -89,6 +91,11 @@ enum Command {
         #[command(subcommand)]
         action: CacheAction,
     },
+    /// Wire git, docker or helm to the helpers: `setup git --host H`, `setup docker --registry H`
+    Setup {
+        #[command(subcommand)]
+        what: setup::Setup,
+    },
     /// Print the version
     Version,
 }
@@ -146,6 +153,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Command::Version = cli.command {
         print(&format!("{PROGRAM} {}\n", kargo_creds::VERSION));
         return Ok(ExitCode::SUCCESS);
+    }
+    if let Command::Setup { what } = cli.command {
+        return setup::run(what, cli.flags.project.as_deref());
     }
     let settings = Settings::load(&cli.flags, &process_env)?;
     log::set_level(settings.log_level);
@@ -220,7 +230,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             manage::print_secret(&lookup, &name, key.as_deref(), shared)
         }
         Command::Cache { action } => cache(&lookup, action),
-        Command::Version => unreachable!("handled above"),
+        Command::Version | Command::Setup { .. } => unreachable!("handled above"),
     }
 }
 
