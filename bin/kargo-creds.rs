@@ -299,8 +299,8 @@ fn get(
         ),
         GetOutput::Env => format!(
             "KARGO_CREDS_USERNAME={}\nKARGO_CREDS_PASSWORD={}\n",
-            shell_quote(&credentials.username),
-            shell_quote(password)
+            kargo_creds::setup::shell_quote(&credentials.username),
+            kargo_creds::setup::shell_quote(password)
         ),
         GetOutput::Username => format!("{}\n", credentials.username),
         GetOutput::Password => format!("{password}\n"),
@@ -349,19 +349,6 @@ fn cache(lookup: &Lookup<'_>, action: CacheAction) -> anyhow::Result<ExitCode> {
     };
     print(&text);
     Ok(ExitCode::SUCCESS)
-}
-
-/// Quotes a value for `eval` in a POSIX shell, only when it needs it.
-fn shell_quote(value: &str) -> String {
-    let plain = !value.is_empty()
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.,:/@%+=".contains(&b));
-    if plain {
-        value.to_owned()
-    } else {
-        format!("'{}'", value.replace('\'', "'\\''"))
-    }
 }
 
 pub(crate) fn print(text: &str) {

@@ -60,8 +60,9 @@ fn io_error(doing: &'static str, file: &Path) -> impl FnOnce(std::io::Error) -> 
 // git: the helper command and the edits
 // ---------------------------------------------------------------------------------------
 
-/// Quotes one word for the POSIX shell git runs helper commands through, only when it
-/// needs it (git hands a helper string with any of ``|&;<>()$`\"' *?[#~=%`` to `sh -c`).
+/// Quotes one word for a POSIX shell, only when it needs it: the shell git runs helper
+/// commands through (git hands a helper string with any of ``|&;<>()$`\"' *?[#~=%`` to
+/// `sh -c`), and `eval` of `kargo-creds get -o env`.
 pub fn shell_quote(word: &str) -> String {
     let plain = !word.is_empty()
         && word
