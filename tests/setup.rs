@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
-use support::{describe, run_bounded, Env, CLI, GIT_HELPER};
+use support::{assert_exit, describe, run_bounded, Env, CLI, GIT_HELPER};
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -36,10 +36,6 @@ fn setup(env: &Env, vars: &[(&str, &Path)], args: &[&str]) -> Output {
         describe(&output)
     );
     output
-}
-
-fn assert_exit(output: &Output, code: i32) {
-    assert_eq!(output.status.code(), Some(code), "{}", describe(output));
 }
 
 /// An error run: exit 1, exactly one stderr line naming the program and `file`.
@@ -454,19 +450,8 @@ const RICH_GITCONFIG: &str = "# my git config
 ; the end
 ";
 
-/// git with only the given global config (no system config, no prompts).
-fn git(env: &Env, global: &Path) -> std::process::Command {
-    let mut command = env.command("git");
-    command
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", global)
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .env("LC_ALL", "C");
-    command
-}
-
 fn git_output(env: &Env, global: &Path, args: &[&str]) -> String {
-    let output = run_bounded(git(env, global).args(args), b"", TIMEOUT);
+    let output = run_bounded(support::git_command(env, global).args(args), b"", TIMEOUT);
     assert_exit(&output, 0);
     support::stdout(&output)
 }
@@ -485,7 +470,7 @@ fn write_git_secret(env: &Env) {
 /// with the Secret's username and password.
 fn assert_git_gets_the_secret(env: &Env, global: &Path) {
     let output = run_bounded(
-        git(env, global).args(["credential", "fill"]),
+        support::git_command(env, global).args(["credential", "fill"]),
         b"protocol=https\nhost=git.example\npath=org/app.git\n\n",
         TIMEOUT,
     );

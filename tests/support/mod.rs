@@ -157,6 +157,24 @@ pub fn describe(output: &Output) -> String {
     )
 }
 
+/// git reading `global` as the user's config and no system config, never prompting.
+pub fn git_command(env: &Env, global: &Path) -> Command {
+    let mut command = env.command("git");
+    command
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", global)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("LC_ALL", "C")
+        .env_remove("SSH_ASKPASS")
+        .env_remove("GIT_ASKPASS");
+    command
+}
+
+/// Fails, showing the run, unless it exited with `code`.
+pub fn assert_exit(output: &Output, code: i32) {
+    assert_eq!(output.status.code(), Some(code), "{}", describe(output));
+}
+
 /// Fails if any of `secrets` appears in the output's stderr.
 pub fn assert_no_secrets_in_stderr(output: &Output, secrets: &[&str]) {
     let stderr = stderr(output);
