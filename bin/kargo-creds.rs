@@ -14,6 +14,8 @@ use kargo_creds::{log, report, url};
 
 #[path = "kargo-creds/manage.rs"]
 mod manage;
+#[path = "kargo-creds/setup.rs"]
+mod setup;
 
 const PROGRAM: &str = "kargo-creds";
 
@@ -89,6 +91,11 @@ enum Command {
         #[command(subcommand)]
         action: CacheAction,
     },
+    /// Wire git, docker or helm to the helpers: `setup git --host H`, `setup docker --registry H`
+    Setup {
+        #[command(subcommand)]
+        what: setup::Setup,
+    },
     /// Print the version
     Version,
 }
@@ -146,6 +153,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Command::Version = cli.command {
         print(&format!("{PROGRAM} {}\n", kargo_creds::VERSION));
         return Ok(ExitCode::SUCCESS);
+    }
+    if let Command::Setup { what } = cli.command {
+        return setup::run(what, cli.flags.project.as_deref());
     }
     let settings = Settings::load(&cli.flags, &process_env)?;
     log::set_level(settings.log_level);
@@ -220,7 +230,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             manage::print_secret(&lookup, &name, key.as_deref(), shared)
         }
         Command::Cache { action } => cache(&lookup, action),
-        Command::Version => unreachable!("handled above"),
+        Command::Version | Command::Setup { .. } => unreachable!("handled above"),
     }
 }
 
@@ -289,8 +299,8 @@ fn get(
         ),
         GetOutput::Env => format!(
             "KARGO_CREDS_USERNAME={}\nKARGO_CREDS_PASSWORD={}\n",
-            shell_quote(&credentials.username),
-            shell_quote(password)
+            kargo_creds::setup::shell_quote(&credentials.username),
+            kargo_creds::setup::shell_quote(password)
         ),
         GetOutput::Username => format!("{}\n", credentials.username),
         GetOutput::Password => format!("{password}\n"),
@@ -339,19 +349,6 @@ fn cache(lookup: &Lookup<'_>, action: CacheAction) -> anyhow::Result<ExitCode> {
     };
     print(&text);
     Ok(ExitCode::SUCCESS)
-}
-
-/// Quotes a value for `eval` in a POSIX shell, only when it needs it.
-fn shell_quote(value: &str) -> String {
-    let plain = !value.is_empty()
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.,:/@%+=".contains(&b));
-    if plain {
-        value.to_owned()
-    } else {
-        format!("'{}'", value.replace('\'', "'\\''"))
-    }
 }
 
 pub(crate) fn print(text: &str) {

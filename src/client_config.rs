@@ -2,7 +2,7 @@
 //! registry config, git's global config. Shared by `kargo-creds setup` (which writes them)
 //! and `kargo-creds doctor` (which reads them). Pure: the environment comes in as a function.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The name docker appends to `docker-credential-` to find our helper.
 pub const DOCKER_HELPER_SUFFIX: &str = "kargo";
@@ -43,6 +43,31 @@ pub fn helm_registry_config_file(env: &dyn Fn(&str) -> Option<String>) -> Option
     )
 }
 
+/// The file `git config --global` writes: `$GIT_CONFIG_GLOBAL`, else `~/.gitconfig`, except
+/// that git writes the XDG file (`$XDG_CONFIG_HOME/git/config`, else `~/.config/git/config`)
+/// when that one exists and `~/.gitconfig` does not (git-config(1), FILES).
+pub fn git_global_config_file(
+    env: &dyn Fn(&str) -> Option<String>,
+    exists: &dyn Fn(&Path) -> bool,
+) -> Option<PathBuf> {
+    if let Some(file) = var(env, "GIT_CONFIG_GLOBAL") {
+        return Some(PathBuf::from(file));
+    }
+    let home = home(env)?;
+    let dot_gitconfig = home.join(".gitconfig");
+    let xdg = match var(env, "XDG_CONFIG_HOME") {
+        Some(dir) => PathBuf::from(dir),
+        None => home.join(".config"),
+    }
+    .join("git")
+    .join("config");
+    if !exists(&dot_gitconfig) && exists(&xdg) {
+        Some(xdg)
+    } else {
+        Some(dot_gitconfig)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -79,6 +104,34 @@ mod tests {
         assert_eq!(
             helm_registry_config_file(&env),
             Some("/h/.config/helm/registry/config.json".into())
+        );
+    }
+
+    #[test]
+    fn git_global_config_follows_gits_choice() {
+        let nothing = |_: &Path| false;
+        let env = env_of(&[("HOME", "/h"), ("GIT_CONFIG_GLOBAL", "/g")]);
+        assert_eq!(git_global_config_file(&env, &nothing), Some("/g".into()));
+        let env = env_of(&[("HOME", "/h"), ("XDG_CONFIG_HOME", "/x")]);
+        assert_eq!(
+            git_global_config_file(&env, &nothing),
+            Some("/h/.gitconfig".into())
+        );
+        let only_xdg = |path: &Path| path == Path::new("/x/git/config");
+        assert_eq!(
+            git_global_config_file(&env, &only_xdg),
+            Some("/x/git/config".into())
+        );
+        let both = |path: &Path| path.starts_with("/x") || path.starts_with("/h");
+        assert_eq!(
+            git_global_config_file(&env, &both),
+            Some("/h/.gitconfig".into())
+        );
+        let env = env_of(&[("HOME", "/h")]);
+        let default_xdg = |path: &Path| path == Path::new("/h/.config/git/config");
+        assert_eq!(
+            git_global_config_file(&env, &default_xdg),
+            Some("/h/.config/git/config".into())
         );
     }
 }

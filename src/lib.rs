@@ -25,6 +25,8 @@
 //! * [`manage`] — creating, changing and showing credential Secrets (`kargo-creds create …`).
 //! * [`protocol`] — the git and docker credential-helper wire formats (pure).
 //! * [`client_config`] — where docker, helm and git keep the configuration `setup` writes.
+//! * [`setup`] — `kargo-creds setup`: the git and docker/helm wiring (pure plans) and the
+//!   all-or-nothing writers that apply them.
 //! * [`report`] — how `resolve` shows a lookup; [`log`] — one-line diagnostics on stderr.
 //! * [`net`], [`fsutil`], [`timefmt`] — the async runtime and HTTP client, atomic writes, dates.
 
@@ -42,6 +44,7 @@ pub mod report;
 pub mod resolve;
 pub mod secret;
 pub mod sensitive;
+pub mod setup;
 pub mod source;
 pub mod timefmt;
 pub mod url;

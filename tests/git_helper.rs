@@ -10,16 +10,13 @@
 mod support;
 
 use std::fs;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
-use std::thread;
 use std::time::Duration;
 
 use base64::Engine as _;
-use support::{run_bounded, Env, EXAMPLE_SECRETS, GIT_HELPER};
+use support::{run_bounded, Env, GitHttpServer as Server, EXAMPLE_SECRETS, GIT_HELPER};
 
 /// Bound for one helper run (it reads a folder and answers: milliseconds).
 const HELPER_TIMEOUT: Duration = Duration::from_secs(30);
@@ -384,90 +381,6 @@ fn without_use_http_path_only_host_level_secrets_match() {
 // ---------------------------------------------------------------------------------------
 // 2. A real clone over HTTP
 // ---------------------------------------------------------------------------------------
-
-/// The git HTTP server; killed when dropped (also when the test panics).
-struct Server {
-    child: Child,
-    port: u16,
-    log: PathBuf,
-    stderr: PathBuf,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Server {
-    /// Serves the bare repositories under `root`, accepting only `username`/`password`.
-    fn start(env: &Env, root: &Path, username: &str, password: &str) -> Server {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/git_http_server.py");
-        let log = env.home.path().join("auth.log");
-        let stderr = env.home.path().join("server.stderr");
-        let global = env.home.path().join("empty-gitconfig");
-        if !global.exists() {
-            fs::write(&global, "").unwrap();
-        }
-        let mut child = env
-            .command("python3")
-            .arg(&script)
-            .arg(root)
-            .arg(username)
-            .arg(password)
-            .arg(&log)
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_CONFIG_GLOBAL", &global)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(fs::File::create(&stderr).unwrap())
-            .spawn()
-            .expect("python3 runs the test git server");
-        let stdout = child.stdout.take().unwrap();
-        let (sender, receiver) = mpsc::channel();
-        thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            let _ = sender.send(lines.next());
-            for _ in lines {} // drain until the server exits
-        });
-        let mut server = Server {
-            child,
-            port: 0,
-            log,
-            stderr,
-        };
-        let first = receiver.recv_timeout(Duration::from_secs(20));
-        server.port = match first {
-            Ok(Some(Ok(line))) => line
-                .trim()
-                .parse()
-                .unwrap_or_else(|_| panic!("the server printed {line:?}, not a port")),
-            other => panic!(
-                "the git server did not print its port ({other:?}); stderr:\n{}",
-                fs::read_to_string(&server.stderr).unwrap_or_default()
-            ),
-        };
-        server
-    }
-
-    /// The auth log: one `<username> accepted|rejected` line per attempt.
-    fn attempts(&self) -> Vec<String> {
-        fs::read_to_string(&self.log)
-            .unwrap_or_default()
-            .lines()
-            .map(str::to_owned)
-            .collect()
-    }
-
-    fn diagnostics(&self) -> String {
-        format!(
-            "--- auth log ---\n{}\n--- server stderr ---\n{}",
-            fs::read_to_string(&self.log).unwrap_or_default(),
-            fs::read_to_string(&self.stderr).unwrap_or_default()
-        )
-    }
-}
 
 /// A bare repository with one commit at `<home>/srv/repo.git`, served over HTTP, and a
 /// Secret for its URL holding `secret_password`.

@@ -162,6 +162,34 @@ pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
+/// A finished run for a failure message: exit code, stdout and stderr.
+pub fn describe(output: &Output) -> String {
+    format!(
+        "exit: {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+        output.status.code(),
+        stdout(output),
+        stderr(output)
+    )
+}
+
+/// git reading `global` as the user's config and no system config, never prompting.
+pub fn git_command(env: &Env, global: &Path) -> Command {
+    let mut command = env.command("git");
+    command
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", global)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("LC_ALL", "C")
+        .env_remove("SSH_ASKPASS")
+        .env_remove("GIT_ASKPASS");
+    command
+}
+
+/// Fails, showing the run, unless it exited with `code`.
+pub fn assert_exit(output: &Output, code: i32) {
+    assert_eq!(output.status.code(), Some(code), "{}", describe(output));
+}
+
 /// Fails if any of `secrets` appears in the output's stderr.
 pub fn assert_no_secrets_in_stderr(output: &Output, secrets: &[&str]) {
     let stderr = stderr(output);
@@ -908,4 +936,91 @@ pub fn start_python_server(
         }
     };
     (child, stdin, state, port)
+}
+
+/// `tests/support/git_http_server.py`: git over smart HTTP demanding Basic auth, for one
+/// test; killed when dropped (also when the test panics).
+pub struct GitHttpServer {
+    child: std::process::Child,
+    pub port: u16,
+    /// The auth log: one `<username> accepted|rejected` line per attempt.
+    pub log: PathBuf,
+    pub stderr: PathBuf,
+}
+
+impl Drop for GitHttpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl GitHttpServer {
+    /// Serves the bare repositories under `root`, accepting only `username`/`password`.
+    pub fn start(env: &Env, root: &Path, username: &str, password: &str) -> GitHttpServer {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/git_http_server.py");
+        let log = env.home.path().join("auth.log");
+        let stderr = env.home.path().join("server.stderr");
+        let global = env.home.path().join("empty-gitconfig");
+        if !global.exists() {
+            std::fs::write(&global, "").unwrap();
+        }
+        let mut child = env
+            .command("python3")
+            .arg(&script)
+            .arg(root)
+            .arg(username)
+            .arg(password)
+            .arg(&log)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", &global)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&stderr).unwrap())
+            .spawn()
+            .expect("python3 runs the test git server");
+        let stdout = child.stdout.take().unwrap();
+        let (sender, receiver) = mpsc::channel();
+        thread::spawn(move || {
+            use std::io::BufRead;
+            let mut lines = std::io::BufReader::new(stdout).lines();
+            let _ = sender.send(lines.next());
+            for _ in lines {} // drain until the server exits
+        });
+        let mut server = GitHttpServer {
+            child,
+            port: 0,
+            log,
+            stderr,
+        };
+        let first = receiver.recv_timeout(Duration::from_secs(20));
+        server.port = match first {
+            Ok(Some(Ok(line))) => line
+                .trim()
+                .parse()
+                .unwrap_or_else(|_| panic!("the server printed {line:?}, not a port")),
+            other => panic!(
+                "the git server did not print its port ({other:?}); stderr:\n{}",
+                std::fs::read_to_string(&server.stderr).unwrap_or_default()
+            ),
+        };
+        server
+    }
+
+    /// The auth log: one `<username> accepted|rejected` line per attempt.
+    pub fn attempts(&self) -> Vec<String> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    pub fn diagnostics(&self) -> String {
+        format!(
+            "--- auth log ---\n{}\n--- server stderr ---\n{}",
+            std::fs::read_to_string(&self.log).unwrap_or_default(),
+            std::fs::read_to_string(&self.stderr).unwrap_or_default()
+        )
+    }
 }
