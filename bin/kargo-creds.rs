@@ -12,6 +12,8 @@ use kargo_creds::resolve::Thoroughness;
 use kargo_creds::secret::CredType;
 use kargo_creds::{log, report, url};
 
+#[path = "kargo-creds/doctor.rs"]
+mod doctor;
 #[path = "kargo-creds/manage.rs"]
 mod manage;
 
@@ -89,6 +91,8 @@ enum Command {
         #[command(subcommand)]
         action: CacheAction,
     },
+    /// Check the setup: source, cluster access, cache folder, git and docker wiring, clock
+    Doctor(doctor::Args),
     /// Print the version
     Version,
 }
@@ -220,6 +224,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             manage::print_secret(&lookup, &name, key.as_deref(), shared)
         }
         Command::Cache { action } => cache(&lookup, action),
+        Command::Doctor(args) => doctor::run(&settings, args),
         Command::Version => unreachable!("handled above"),
     }
 }

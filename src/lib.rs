@@ -24,12 +24,14 @@
 //! * [`manage`] — creating, changing and showing credential Secrets (`kargo-creds create …`).
 //! * [`protocol`] — the git and docker credential-helper wire formats (pure).
 //! * [`client_config`] — where docker, helm and git keep the configuration `setup` writes.
+//! * [`doctor`] — `kargo-creds doctor`: checks and verdicts (the binary gathers the facts).
 //! * [`report`] — how `resolve` shows a lookup; [`log`] — one-line diagnostics on stderr.
 //! * [`net`], [`fsutil`], [`timefmt`] — the async runtime and HTTP client, atomic writes, dates.
 
 pub mod cache;
 pub mod client_config;
 pub mod config;
+pub mod doctor;
 pub mod fsutil;
 pub mod log;
 pub mod lookup;
