@@ -12,6 +12,8 @@ use kargo_creds::resolve::Thoroughness;
 use kargo_creds::secret::CredType;
 use kargo_creds::{log, report, url};
 
+#[path = "kargo-creds/doctor.rs"]
+mod doctor;
 #[path = "kargo-creds/manage.rs"]
 mod manage;
 #[path = "kargo-creds/setup.rs"]
@@ -96,6 +98,8 @@ enum Command {
         #[command(subcommand)]
         what: setup::Setup,
     },
+    /// Check the setup: source, cluster access, cache folder, git and docker wiring, clock
+    Doctor(doctor::Args),
     /// Print the version
     Version,
 }
@@ -230,6 +234,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             manage::print_secret(&lookup, &name, key.as_deref(), shared)
         }
         Command::Cache { action } => cache(&lookup, action),
+        Command::Doctor(args) => doctor::run(&settings, args),
         Command::Version | Command::Setup { .. } => unreachable!("handled above"),
     }
 }

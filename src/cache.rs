@@ -1029,7 +1029,7 @@ fn unix_now() -> i64 {
 }
 
 /// The effective user id: the owner of the files this process creates.
-fn effective_uid() -> u32 {
+pub(crate) fn effective_uid() -> u32 {
     // std has no getter and `libc` is not a dependency. geteuid(2) takes no arguments, cannot
     // fail and touches no memory; `uid_t` is a 32-bit unsigned integer on every Unix that
     // Rust supports.

@@ -27,12 +27,14 @@
 //! * [`client_config`] — where docker, helm and git keep the configuration `setup` writes.
 //! * [`setup`] — `kargo-creds setup`: the git and docker/helm wiring (pure plans) and the
 //!   all-or-nothing writers that apply them.
+//! * [`doctor`] — `kargo-creds doctor`: checks and verdicts (the binary gathers the facts).
 //! * [`report`] — how `resolve` shows a lookup; [`log`] — one-line diagnostics on stderr.
 //! * [`net`], [`fsutil`], [`timefmt`] — the async runtime and HTTP client, atomic writes, dates.
 
 pub mod cache;
 pub mod client_config;
 pub mod config;
+pub mod doctor;
 pub mod fsutil;
 pub mod log;
 pub mod lookup;

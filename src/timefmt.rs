@@ -1,4 +1,5 @@
-//! RFC 3339 timestamps from and to Unix seconds (UTC), without a date-time dependency.
+//! RFC 3339 timestamps from and to Unix seconds (UTC), and HTTP `Date` headers, without a
+//! date-time dependency.
 
 /// `2026-11-30T12:00:00Z` for a Unix time in seconds.
 pub fn rfc3339(unix: i64) -> String {
@@ -54,6 +55,31 @@ pub fn parse_rfc3339(text: &str) -> Option<i64> {
     };
     let days = days_from_civil(year, month, day);
     Some(days * 86_400 + hour * 3600 + minute * 60 + second - offset)
+}
+
+/// Parses an HTTP `Date` header (RFC 9110 IMF-fixdate, `Sun, 06 Nov 1994 08:49:37 GMT`,
+/// the only form servers may send) into Unix seconds.
+pub fn parse_http_date(text: &str) -> Option<i64> {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let (_weekday, rest) = text.trim().split_once(", ")?;
+    let mut parts = rest.split(' ');
+    let day: i64 = parts.next()?.parse().ok()?;
+    let month_name = parts.next()?;
+    let month = MONTHS.iter().position(|name| *name == month_name)? as i64 + 1;
+    let year: i64 = parts.next()?.parse().ok()?;
+    let time = parts.next()?;
+    if parts.next() != Some("GMT") || parts.next().is_some() {
+        return None;
+    }
+    let mut clock = time.split(':').map(|part| part.parse::<i64>().ok());
+    let (hour, minute, second) = (clock.next()??, clock.next()??, clock.next()??);
+    if clock.next().is_some() || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60
+    {
+        return None;
+    }
+    Some(days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second)
 }
 
 /// Howard Hinnant's `days_from_civil`.
@@ -116,5 +142,28 @@ mod tests {
         assert_eq!(parse_rfc3339("2015-01-01T00:00:00Z"), Some(1_420_070_400));
         assert_eq!(parse_rfc3339("yesterday"), None);
         assert_eq!(parse_rfc3339("2023-13-14T22:13:20Z"), None);
+    }
+
+    #[test]
+    fn parses_http_dates() {
+        assert_eq!(
+            parse_http_date("Tue, 14 Nov 2023 22:13:20 GMT"),
+            Some(1_700_000_000)
+        );
+        assert_eq!(
+            parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(784_111_777)
+        );
+        for bad in [
+            "",
+            "Tue, 14 Nov 2023 22:13:20",
+            "Tue, 14 Nov 2023 22:13:20 UTC",
+            "Tue, 14 Foo 2023 22:13:20 GMT",
+            "Tue, 32 Nov 2023 22:13:20 GMT",
+            "Tue, 14 Nov 2023 22:13 GMT",
+            "Tuesday, 14-Nov-23 22:13:20 GMT",
+        ] {
+            assert_eq!(parse_http_date(bad), None, "{bad:?}");
+        }
     }
 }

@@ -34,6 +34,17 @@ pub struct DirSource {
     loaded: OnceCell<Loaded>,
 }
 
+/// What `kargo-creds doctor` reports about the folder (never a value).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Inventory {
+    /// Manifest files found (`.yaml`, `.yml`, `.json`, hidden ones skipped).
+    pub files: usize,
+    /// Secrets per namespace.
+    pub secrets: std::collections::BTreeMap<String, usize>,
+    /// Files holding Secrets that group or others may read.
+    pub exposed: Vec<String>,
+}
+
 /// The folder as summarized, each `namespace/name` once.
 struct Loaded {
     files: Vec<FileSummary>,
@@ -72,6 +83,27 @@ impl DirSource {
         }
         let loaded = load_folder(&self.root, self.index_dir.as_deref())?;
         Ok(self.loaded.get_or_init(|| loaded))
+    }
+
+    /// How many files and Secrets the folder holds, and which files are too open.
+    pub fn inventory(&self) -> Result<Inventory, SourceError> {
+        let loaded = self.loaded()?;
+        let mut inventory = Inventory {
+            files: loaded.files.len(),
+            ..Inventory::default()
+        };
+        for file in &loaded.files {
+            for summary in &file.secrets {
+                *inventory
+                    .secrets
+                    .entry(summary.namespace.to_string())
+                    .or_default() += 1;
+            }
+            if is_exposed(file) {
+                inventory.exposed.push(file.path.clone());
+            }
+        }
+        Ok(inventory)
     }
 
     /// Every Secret of the folder, complete (parses every document: for tests and tools).
@@ -413,11 +445,14 @@ fn summarize(file: &ManifestFile, path: String) -> FileSummary {
     summary
 }
 
+/// A file holding Secrets that group or others may read (like ssh, a warning, not a refusal).
+fn is_exposed(file: &FileSummary) -> bool {
+    file.stamp.mode & 0o044 != 0 && !file.secrets.is_empty()
+}
+
 /// Replays what parsing the folder said, whether it was parsed now or summarized earlier.
 fn report(files: &[FileSummary]) {
-    let mut exposed = files
-        .iter()
-        .filter(|file| file.stamp.mode & 0o044 != 0 && !file.secrets.is_empty());
+    let mut exposed = files.iter().filter(|file| is_exposed(file));
     if let Some(first) = exposed.next() {
         crate::warn!(
             "{} manifest file(s) holding Secrets are readable by group or others, e.g. {} (chmod 600 them)",

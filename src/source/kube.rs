@@ -114,12 +114,16 @@ impl KubeSource {
             .connection
             .get()
             .ok_or(CallError::Other("not connected".into()))?;
-        match tokio::time::timeout(
-            self.request_timeout,
-            connection.client.request::<Value>(request),
-        )
-        .await
-        {
+        self.bounded(connection.client.request::<Value>(request))
+            .await
+    }
+
+    /// Awaits a client call within the request timeout.
+    async fn bounded<T>(
+        &self,
+        call: impl Future<Output = Result<T, kube::Error>>,
+    ) -> Result<T, CallError> {
+        match tokio::time::timeout(self.request_timeout, call).await {
             Err(_) => Err(CallError::Other(format!(
                 "no answer within {:.1} s (KARGO_CREDS_REQUEST_TIMEOUT)",
                 self.request_timeout.as_secs_f64()
@@ -177,15 +181,11 @@ impl KubeSource {
             .get()
             .map(|c| c.server.clone())
             .unwrap_or_default();
-        let reason = match error {
-            CallError::Status { code, message } => format!("{code} {}", message.trim()),
-            CallError::Other(reason) => reason,
-        };
         SourceError::Kube {
             action: action.to_owned(),
             namespace: namespace.to_owned(),
             server,
-            reason,
+            reason: error.describe(),
         }
     }
 
@@ -273,6 +273,157 @@ impl KubeSource {
     }
 }
 
+/// What `kargo-creds doctor` learns from the API server: that it answers, its clock, and
+/// whether these credentials may list Secrets in each namespace.
+#[derive(Debug, Clone)]
+pub struct Probe {
+    /// The API server's URL.
+    pub server: String,
+    /// Its `gitVersion`, when `/version` said.
+    pub version: Option<String>,
+    /// Its clock: the `Date` header of the `/version` answer, in Unix seconds.
+    pub server_date: Option<i64>,
+    /// The local clock when that answer arrived, in Unix seconds.
+    pub local_date: i64,
+    /// One per namespace asked about, in the order given.
+    pub access: Vec<(String, Access)>,
+}
+
+/// Whether a SelfSubjectAccessReview allows `list secrets` in a namespace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Access {
+    Allowed,
+    Denied {
+        reason: String,
+    },
+    /// The review itself failed (not answered, or an error status).
+    Unknown {
+        error: String,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    #[error(transparent)]
+    Config(#[from] SourceError),
+    #[error("API server {server} is unreachable: {reason}")]
+    Unreachable { server: String, reason: String },
+    #[error("API server {server} answered GET /version with {status}: {message}")]
+    Refused {
+        server: String,
+        status: u16,
+        message: String,
+    },
+}
+
+impl KubeSource {
+    /// Asks the API server for `/version` (is it there? what time is it?) and, for each
+    /// namespace, a SelfSubjectAccessReview for `list secrets`: one request each, every one
+    /// bounded by the connect and request timeouts. Reads no Secret.
+    pub fn probe(&self, namespaces: &[&str]) -> Result<Probe, ProbeError> {
+        let connection = self.connection()?;
+        let server = connection.server.clone();
+        let runtime = crate::net::runtime().map_err(SourceError::Other)?;
+        let unreachable = |reason: String| ProbeError::Unreachable {
+            server: server.clone(),
+            reason,
+        };
+        let request = http::Request::get("/version")
+            .body(kube::client::Body::empty())
+            .map_err(|error| unreachable(error.to_string()))?;
+        let (status, server_date, body) = runtime
+            .block_on(async {
+                let response = self.bounded(connection.client.send(request)).await?;
+                let status = response.status().as_u16();
+                let server_date = response
+                    .headers()
+                    .get(http::header::DATE)
+                    .and_then(|value| value.to_str().ok())
+                    .and_then(crate::timefmt::parse_http_date);
+                let body = self.bounded(response.into_body().collect_bytes()).await?;
+                Ok::<_, CallError>((status, server_date, body))
+            })
+            .map_err(|error| unreachable(error.describe()))?;
+        let local_date = crate::lookup::unix_now();
+        let answer: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        if !(200..300).contains(&status) {
+            return Err(ProbeError::Refused {
+                server,
+                status,
+                message: answer["message"]
+                    .as_str()
+                    .unwrap_or("(no message)")
+                    .trim()
+                    .to_owned(),
+            });
+        }
+        let access = namespaces
+            .iter()
+            .map(|namespace| {
+                let access = match check_name("namespace", namespace) {
+                    Ok(()) => runtime.block_on(self.may_list_secrets(namespace)),
+                    Err(error) => Access::Unknown {
+                        error: error.to_string(),
+                    },
+                };
+                ((*namespace).to_owned(), access)
+            })
+            .collect();
+        Ok(Probe {
+            server,
+            version: answer["gitVersion"].as_str().map(str::to_owned),
+            server_date,
+            local_date,
+            access,
+        })
+    }
+
+    /// A SelfSubjectAccessReview: may these credentials `list` `secrets` in `namespace`?
+    async fn may_list_secrets(&self, namespace: &str) -> Access {
+        use k8s_openapi::api::authorization::v1::{
+            ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
+        };
+        let Some(connection) = self.connection.get() else {
+            return Access::Unknown {
+                error: "not connected".into(),
+            };
+        };
+        let review = SelfSubjectAccessReview {
+            spec: SelfSubjectAccessReviewSpec {
+                resource_attributes: Some(ResourceAttributes {
+                    namespace: Some(namespace.to_owned()),
+                    verb: Some("list".into()),
+                    resource: Some("secrets".into()),
+                    ..ResourceAttributes::default()
+                }),
+                ..SelfSubjectAccessReviewSpec::default()
+            },
+            ..SelfSubjectAccessReview::default()
+        };
+        let api = kube::Api::<SelfSubjectAccessReview>::all(connection.client.clone());
+        match self
+            .bounded(api.create(&PostParams::default(), &review))
+            .await
+        {
+            Err(error) => Access::Unknown {
+                error: error.describe(),
+            },
+            Ok(answer) => match answer.status {
+                Some(status) if status.allowed => Access::Allowed,
+                Some(status) => Access::Denied {
+                    reason: status
+                        .reason
+                        .or(status.evaluation_error)
+                        .unwrap_or_else(|| "no RBAC rule allows it".into()),
+                },
+                None => Access::Unknown {
+                    error: "the review came back without a status".into(),
+                },
+            },
+        }
+    }
+}
+
 fn conflict(secret: &Secret) -> SourceError {
     SourceError::Other(format!(
         "secret {} changed while being updated; run the command again",
@@ -283,6 +434,16 @@ fn conflict(secret: &Secret) -> SourceError {
 enum CallError {
     Status { code: u16, message: String },
     Other(String),
+}
+
+impl CallError {
+    /// One line: the status code and the server's message, or what went wrong.
+    fn describe(self) -> String {
+        match self {
+            CallError::Status { code, message } => format!("{code} {}", message.trim()),
+            CallError::Other(reason) => reason,
+        }
+    }
 }
 
 impl Source for KubeSource {

@@ -12,7 +12,8 @@ Usage
 
     python3 fake_kube.py --state-dir DIR [--tls] [--token TOKEN] [--forbid NS]...
                          [--page-size-cap N] [--delay-ms M] [--context-namespace NS]
-                         [--user NAME] [--exit-on-stdin-eof] [--verbose]
+                         [--user NAME] [--date-skew-seconds S] [--exit-on-stdin-eof]
+                         [--verbose]
 
 It listens on 127.0.0.1 on a port the kernel chooses, writes the files below, and only then
 prints `PORT=<n>` as the first line of stdout (and nothing else on stdout afterwards). So a
@@ -112,6 +113,8 @@ Behaviour
   `status.allowed` false for a forbidden namespace (and for cluster-scope when any
   namespace is forbidden, matching the 403 above), true otherwise.
 * `--delay-ms M`: every request sleeps M ms (in its own thread) before it is answered.
+* `--date-skew-seconds S`: the `Date` header of every response is S seconds ahead of the
+  machine's clock (negative: behind), a server whose clock is off (for clock-skew checks).
 * HTTP/1.1, keep-alive, every response has a Content-Length; chunked request bodies and
   `Expect: 100-continue` are accepted. TLS offers ALPN `http/1.1` only (kubectl and hyper
   fall back from h2); the TLS handshake runs in the connection's thread, a failed one is
@@ -143,6 +146,7 @@ import base64
 import binascii
 import copy
 import datetime
+import email.utils
 import http.server
 import ipaddress
 import json
@@ -193,6 +197,7 @@ class State:
     forbid = frozenset()
     page_cap = 0
     delay = 0.0
+    date_skew = 0.0
     user = DEFAULT_USER
     verbose = False
     port = 0
@@ -1580,6 +1585,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if State.verbose:
             sys.stderr.write("fake_kube: %s - %s\n" % (self.address_string(), format % args))
 
+    def date_time_string(self, timestamp=None):
+        """The `Date` header, off by `--date-skew-seconds`."""
+        if timestamp is None:
+            timestamp = time.time()
+        return email.utils.formatdate(timestamp + State.date_skew, usegmt=True)
+
     def do_GET(self):
         self.serve()
 
@@ -1900,6 +1911,8 @@ def parse_args(argv):
     parser.add_argument("--context-namespace", default="default",
                         help="the namespace of the kubeconfig contexts (default: default)")
     parser.add_argument("--user", default=DEFAULT_USER, help="the user named in 403 messages")
+    parser.add_argument("--date-skew-seconds", type=float, default=0.0, metavar="S",
+                        help="send a Date header S seconds off the machine's clock")
     parser.add_argument("--exit-on-stdin-eof", action="store_true",
                         help="exit when stdin reaches end of file")
     parser.add_argument("--verbose", action="store_true", help="log every request on stderr")
@@ -1918,6 +1931,7 @@ def main(argv):
     State.forbid = frozenset(args.forbid)
     State.page_cap = max(args.page_size_cap, 0)
     State.delay = max(args.delay_ms, 0) / 1000.0
+    State.date_skew = args.date_skew_seconds
     State.user = args.user
     State.verbose = args.verbose
     os.makedirs(State.secrets_dir, exist_ok=True)
