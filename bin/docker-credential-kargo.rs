@@ -48,7 +48,7 @@ fn main() -> ExitCode {
         }
         // The protocol's convention: the message goes to stdout.
         Err(error) => {
-            print(&format!("{error:#}\n"));
+            print(&format!("{}\n", log::one_line(&format!("{error:#}"))));
             ExitCode::FAILURE
         }
     }

@@ -46,7 +46,10 @@ fn run(action: impl FnOnce() -> Result<ExitCode, Failure>) -> ExitCode {
             if failure.matched {
                 print(git::QUIT);
             }
-            eprintln!("{PROGRAM}: {:#}", failure.error);
+            eprintln!(
+                "{PROGRAM}: {}",
+                log::one_line(&format!("{:#}", failure.error))
+            );
             ExitCode::FAILURE
         }
     }

@@ -147,7 +147,7 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("{PROGRAM}: {error:#}");
+            eprintln!("{PROGRAM}: {}", log::one_line(&format!("{error:#}")));
             ExitCode::FAILURE
         }
     }

@@ -65,8 +65,26 @@ pub fn write(level: Level, args: fmt::Arguments<'_>) {
         Level::Off => return,
     };
     // One write call per line so that concurrent processes do not interleave mid-line.
-    let line = format!("{program}: {tag}{args}\n");
+    let line = format!("{program}: {tag}{}\n", one_line(&args.to_string()));
     let _ = std::io::stderr().lock().write_all(line.as_bytes());
+}
+
+/// `text` as one printable line: control characters (newlines, escape sequences) — which a
+/// hostile server's error body or a file name could carry — are shown escaped, never
+/// obeyed by the terminal, and never break the one-line shape of a diagnostic or of the
+/// docker protocol's error answer.
+pub fn one_line(text: &str) -> String {
+    let text = text.trim_end_matches(['\n', '\r']);
+    if !text.chars().any(char::is_control) {
+        return text.to_owned();
+    }
+    text.chars()
+        .map(|c| match c {
+            '\n' | '\r' | '\t' => " ".to_owned(),
+            c if c.is_control() => c.escape_unicode().to_string(),
+            c => c.to_string(),
+        })
+        .collect()
 }
 
 #[macro_export]
@@ -82,4 +100,17 @@ macro_rules! info {
 #[macro_export]
 macro_rules! debug {
     ($($arg:tt)*) => { $crate::log::write($crate::log::Level::Debug, format_args!($($arg)*)) };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_line;
+
+    #[test]
+    fn control_characters_never_reach_the_terminal() {
+        assert_eq!(one_line("plain text"), "plain text");
+        assert_eq!(one_line("a\nb\r\n"), "a b");
+        assert_eq!(one_line("red \u{1b}[31m!"), "red \\u{1b}[31m!");
+        assert_eq!(one_line("nul\0"), "nul\\u{0}");
+    }
 }

@@ -217,6 +217,11 @@ fn assert_docker_error(fixture: &Fixture, output: &Output, needles: &[&str]) {
             "a secret in the error:\n{stdout}"
         );
     }
+    // The proxy's error messages carry a newline and an escape sequence.
+    assert!(
+        !stdout.contains('\u{1b}'),
+        "a server's control characters reached the terminal:\n{stdout}"
+    );
 }
 
 #[test]

@@ -194,7 +194,7 @@ fn proxy_one(
                     "InternalFailure"
                 };
                 let text = format!(
-                    "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><Error><Type>Sender</Type><Code>{code}</Code><Message>refused by the test proxy</Message></Error><RequestId>test</RequestId></ErrorResponse>"
+                    "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><Error><Type>Sender</Type><Code>{code}</Code><Message>refused by the test proxy\n\u{1b}[31mand a forged second line</Message></Error><RequestId>test</RequestId></ErrorResponse>"
                 );
                 write!(
                     client,
