@@ -22,8 +22,8 @@ pub fn runtime() -> Result<&'static Runtime, String> {
 }
 
 /// The HTTP client for token endpoints: rustls with the system's roots (and
-/// `SSL_CERT_FILE`), proxies from the environment, the configured timeouts, and a
-/// `User-Agent` (GitHub refuses requests without one).
+/// `SSL_CERT_FILE`), proxies from the environment, the configured timeouts, a
+/// `User-Agent` (GitHub refuses requests without one), and no redirects.
 pub fn http_client(
     connect_timeout: std::time::Duration,
     request_timeout: std::time::Duration,
@@ -32,6 +32,9 @@ pub fn http_client(
         .user_agent(concat!("kargo-creds/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(connect_timeout)
         .timeout(request_timeout)
+        // A token endpoint that redirects is not followed: a 307/308 would re-send the
+        // request body (a web identity token, a signed assertion) to wherever it points.
+        .redirect(reqwest::redirect::Policy::none())
         .build()
         .map_err(|error| format!("setting up HTTPS: {}", describe_http_error(&error)))
 }

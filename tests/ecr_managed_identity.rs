@@ -382,6 +382,23 @@ fn a_failed_role_assumption_is_an_error_never_a_fall_back_to_a_weaker_identity()
 }
 
 #[test]
+fn a_redirecting_sts_is_an_error_and_the_web_identity_token_is_not_resent() {
+    let fixture = Fixture::irsa(ProxyRules {
+        fail_actions: vec![("AssumeRoleWithWebIdentity".to_owned(), Failure::Status(307))],
+        ..ProxyRules::default()
+    });
+    let output = fixture.docker_get(REGISTRY);
+    assert_docker_error(&fixture, &output, &["AssumeRoleWithWebIdentity", "307"]);
+    let paths: Vec<String> = fixture
+        .proxy
+        .requests()
+        .iter()
+        .map(|request| request.path.clone())
+        .collect();
+    assert_eq!(paths, ["/"], "the redirect was followed");
+}
+
+#[test]
 fn every_identity_denied_is_one_error_listing_each_denial() {
     let fixture = Fixture::irsa(ProxyRules {
         deny_roles: vec![PROJECT_ROLE.to_owned()],

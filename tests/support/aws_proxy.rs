@@ -31,7 +31,7 @@ pub struct ProxyRules {
 pub enum Failure {
     /// The connection is closed without an answer.
     Close,
-    /// An XML error answer with this status.
+    /// An XML error answer with this status (a 3xx also says `Location: <proxy>/stolen`).
     Status(u16),
 }
 
@@ -196,9 +196,20 @@ fn proxy_one(
                 let text = format!(
                     "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><Error><Type>Sender</Type><Code>{code}</Code><Message>refused by the test proxy\n\u{1b}[31mand a forged second line</Message></Error><RequestId>test</RequestId></ErrorResponse>"
                 );
+                // A redirect points back at this proxy, where `/stolen` records what follows it.
+                let host = headers
+                    .iter()
+                    .find(|(name, _)| name == "host")
+                    .map(|(_, value)| value.as_str())
+                    .unwrap_or_default();
+                let location = if (300..400).contains(&status) {
+                    format!("Location: http://{host}/stolen\r\n")
+                } else {
+                    String::new()
+                };
                 write!(
                     client,
-                    "HTTP/1.1 {status} Refused\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+                    "HTTP/1.1 {status} Refused\r\n{location}Content-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
                     text.len()
                 )?;
                 client.flush()?;
