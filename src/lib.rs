@@ -24,10 +24,12 @@
 //! * [`manage`] — creating, changing and showing credential Secrets (`kargo-creds create …`).
 //! * [`protocol`] — the git and docker credential-helper wire formats (pure).
 //! * [`client_config`] — where docker, helm and git keep the configuration `setup` writes.
+//! * [`cli`] — the helpers' command lines; completions and man pages generated from them.
 //! * [`report`] — how `resolve` shows a lookup; [`log`] — one-line diagnostics on stderr.
 //! * [`net`], [`fsutil`], [`timefmt`] — the async runtime and HTTP client, atomic writes, dates.
 
 pub mod cache;
+pub mod cli;
 pub mod client_config;
 pub mod config;
 pub mod fsutil;
