@@ -7,6 +7,7 @@ use std::io::{self, Write};
 use std::process::ExitCode;
 
 use clap::Parser;
+use kargo_creds::cli::GitHelperCli;
 use kargo_creds::config::{process_env, Flags, Settings};
 use kargo_creds::lookup::{Answer, Lookup, LookupError, Report};
 use kargo_creds::protocol::git::{self, GitRequest};
@@ -15,20 +16,12 @@ use kargo_creds::resolve::Thoroughness;
 use kargo_creds::secret::CredType;
 use kargo_creds::{info, log};
 
-const PROGRAM: &str = "git-credential-kargo";
-
-#[derive(Parser)]
-#[command(name = PROGRAM, version, about = "git credential helper that serves Kargo repository credentials")]
-struct Cli {
-    #[command(flatten)]
-    flags: Flags,
-    /// get, store or erase (git passes it; other actions are ignored)
-    action: String,
-}
+// The argument definition lives in the library, so `kargo-creds generate-man` can render it.
+const PROGRAM: &str = kargo_creds::cli::GIT_HELPER;
 
 fn main() -> ExitCode {
     log::set_program(PROGRAM);
-    let cli = Cli::parse();
+    let cli = GitHelperCli::parse();
     match cli.action.as_str() {
         "get" => run(|| get(&cli.flags)),
         // Kargo Secrets are the source of truth; git calls store on every helper.

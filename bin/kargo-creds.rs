@@ -4,7 +4,7 @@ use std::io::{self, Write};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use kargo_creds::config::{process_env, Flags, Settings};
 use kargo_creds::lookup::{Answer, Lookup, Report};
 use kargo_creds::provider::Selection;
@@ -102,6 +102,11 @@ enum Command {
     Doctor(doctor::Args),
     /// Print the version
     Version,
+    /// Print the completion script for a shell
+    Completions { shell: clap_complete::Shell },
+    /// Write the man pages of all three binaries into DIR (for packagers; see packaging/)
+    #[command(hide = true)]
+    GenerateMan { dir: std::path::PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -157,6 +162,25 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Command::Version = cli.command {
         print(&format!("{PROGRAM} {}\n", kargo_creds::VERSION));
         return Ok(ExitCode::SUCCESS);
+    }
+    // Generated from the clap definitions (ours, and the helpers' in kargo_creds::cli), so
+    // they never drift; they need no settings.
+    match &cli.command {
+        Command::Completions { shell } => {
+            let script = kargo_creds::cli::completions(*shell, Cli::command());
+            io::stdout()
+                .lock()
+                .write_all(&script)
+                .context("writing the completion script")?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::GenerateMan { dir } => {
+            for path in kargo_creds::cli::write_man_pages(dir, Cli::command())? {
+                print(&format!("{}\n", path.display()));
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        _ => {}
     }
     if let Command::Setup { what } = cli.command {
         return setup::run(what, cli.flags.project.as_deref());
@@ -235,7 +259,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Cache { action } => cache(&lookup, action),
         Command::Doctor(args) => doctor::run(&settings, args),
-        Command::Version | Command::Setup { .. } => unreachable!("handled above"),
+        Command::Version
+        | Command::Setup { .. }
+        | Command::Completions { .. }
+        | Command::GenerateMan { .. } => unreachable!("handled above"),
     }
 }
 

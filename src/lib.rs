@@ -28,10 +28,12 @@
 //! * [`setup`] — `kargo-creds setup`: the git and docker/helm wiring (pure plans) and the
 //!   all-or-nothing writers that apply them.
 //! * [`doctor`] — `kargo-creds doctor`: checks and verdicts (the binary gathers the facts).
+//! * [`cli`] — the helpers' command lines; completions and man pages generated from them.
 //! * [`report`] — how `resolve` shows a lookup; [`log`] — one-line diagnostics on stderr.
 //! * [`net`], [`fsutil`], [`timefmt`] — the async runtime and HTTP client, atomic writes, dates.
 
 pub mod cache;
+pub mod cli;
 pub mod client_config;
 pub mod config;
 pub mod doctor;

@@ -24,15 +24,28 @@ pub enum Action {
 }
 
 impl Action {
-    pub fn parse(word: &str) -> Option<Action> {
-        match word {
-            "get" => Some(Action::Get),
-            "store" => Some(Action::Store),
-            "erase" => Some(Action::Erase),
-            "list" => Some(Action::List),
-            "version" => Some(Action::Version),
-            _ => None,
+    /// Every action, in the order usage and the man page list them.
+    pub const ALL: [Action; 5] = [
+        Action::Get,
+        Action::Store,
+        Action::Erase,
+        Action::List,
+        Action::Version,
+    ];
+
+    /// The word docker passes as the argument.
+    pub fn word(self) -> &'static str {
+        match self {
+            Action::Get => "get",
+            Action::Store => "store",
+            Action::Erase => "erase",
+            Action::List => "list",
+            Action::Version => "version",
         }
+    }
+
+    pub fn parse(word: &str) -> Option<Action> {
+        Action::ALL.into_iter().find(|action| action.word() == word)
     }
 }
 
@@ -76,6 +89,16 @@ pub fn format_list(entries: &BTreeMap<String, String>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_action_word_parses_back_and_others_do_not() {
+        for action in Action::ALL {
+            assert_eq!(Action::parse(action.word()), Some(action));
+        }
+        for word in ["", "GET", "get ", "help", "--version"] {
+            assert_eq!(Action::parse(word), None, "{word:?}");
+        }
+    }
 
     #[test]
     fn server_url_is_trimmed_and_empty_is_none() {
