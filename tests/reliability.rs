@@ -347,8 +347,12 @@ fn lock_is_held(dir: &Path) -> bool {
     read_dir.filter_map(Result::ok).any(|entry| {
         let path = entry.path();
         path.extension().is_some_and(|ext| ext == "lock")
-            && fs::File::open(&path)
-                .is_ok_and(|file| matches!(file.try_lock(), Err(fs::TryLockError::WouldBlock)))
+            && fs::File::open(&path).is_ok_and(|file| {
+                matches!(
+                    fs4::FileExt::try_lock(&file),
+                    Err(fs4::TryLockError::WouldBlock)
+                )
+            })
     })
 }
 
