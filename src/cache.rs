@@ -8,6 +8,11 @@
 //!   mint time and where the token came from. `<stem>` is a hex SHA-256 of the [`CacheKey`],
 //!   so no secret material ever appears in a file name; private keys never appear at all.
 //! * `<stem>.lock` — the advisory lock (`fs4`, i.e. `flock`) taken only on a miss.
+//! * `<stem>.failure` — a recent failed mint (0600): its one-line reason, which holds no
+//!   secret, and until when it stands (`Retry-After` when the server said so, else a few
+//!   seconds, capped). A process that takes the lock and finds one fails at once with that
+//!   reason instead of asking the server again, so N waiters behind a failing mint cost
+//!   one request, not N. A successful mint removes it.
 //! * `<stem>.json.tmp.<pid>.<n>` — an entry being written (temporary file, fsync, rename).
 //! * `.last-prune` — when expired entries were last pruned opportunistically.
 //!
@@ -64,6 +69,17 @@ const PRUNE_STAMP: &str = ".last-prune";
 
 const ENTRY_SUFFIX: &str = ".json";
 const LOCK_SUFFIX: &str = ".lock";
+const FAILURE_SUFFIX: &str = ".failure";
+
+/// How long a failed mint stands when the server gave no `Retry-After`: long enough for the
+/// processes queued behind the lock to see it, short enough that a retry by hand soon works.
+const FAILURE_HOLD: Duration = Duration::from_secs(5);
+
+/// The longest a failed mint stands, whatever the server asked for.
+const FAILURE_HOLD_MAX: Duration = Duration::from_secs(60);
+
+/// A failure's reason is one line of at most this many characters.
+const FAILURE_REASON_MAX_CHARS: usize = 1000;
 const TEMP_INFIX: &str = ".tmp.";
 
 /// Makes temporary file names unique between threads of one process.
@@ -137,14 +153,38 @@ impl CacheError {
     }
 }
 
-/// What [`TokenCache::get_or_mint`] fails with: the mint's own error, or the cache's.
+/// What [`TokenCache::get_or_mint`] fails with: the mint's own error, a failed mint that
+/// another process recorded moments ago, or the cache's error.
 #[derive(Debug, thiserror::Error)]
 pub enum MintOrCacheError<E> {
     #[error("{0}")]
     Mint(E),
+    /// A mint of the same token failed moments ago (in this or another process) and was not
+    /// tried again: `reason` is that failure's one line.
+    #[error(
+        "{reason} (an attempt {} s ago failed so; not asking again before {}, or run `kargo-creds cache clear`)",
+        .age.max(&0),
+        rfc3339(*.retry_at)
+    )]
+    RecentFailure {
+        reason: String,
+        age: i64,
+        retry_at: i64,
+    },
     #[error(transparent)]
     Cache(#[from] CacheError),
 }
+
+/// What a failed mint tells the cache besides its message: when the server asked to be
+/// asked again (`Retry-After`), if it did.
+pub trait RetryHint {
+    fn retry_after(&self) -> Option<Duration> {
+        None
+    }
+}
+
+impl RetryHint for String {}
+impl RetryHint for &str {}
 
 /// Which token: the pieces that name a cache entry.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -257,6 +297,16 @@ struct EntryFile {
     project: Option<String>,
 }
 
+/// `<stem>.failure` as stored: a failed mint's reason (never a secret: mint errors are
+/// written for stderr) and the times it was recorded and stands until.
+#[derive(Debug, Serialize, Deserialize)]
+struct FailureFile {
+    version: u32,
+    reason: String,
+    failed_at: String,
+    retry_at: String,
+}
+
 /// A parsed, well-formed entry.
 #[derive(Debug)]
 struct Entry {
@@ -348,9 +398,12 @@ impl TokenCache {
     ///   new entry is written to a temporary file, fsynced and renamed into place.
     /// * A failed mint serves a cached token that is inside the margin but not yet expired,
     ///   with a warning; otherwise the mint's error is returned.
+    /// * A failed mint is recorded (its reason and until when it stands); a process that
+    ///   then takes the lock fails at once with that reason ([`MintOrCacheError::RecentFailure`])
+    ///   rather than minting again. A successful mint removes the record.
     /// * A token that is already inside the margin when minted is handed out, not stored.
     /// * A folder that turns out unwritable costs one warning; the token is still handed out.
-    pub fn get_or_mint<E: fmt::Display>(
+    pub fn get_or_mint<E: fmt::Display + RetryHint>(
         &self,
         key: &CacheKey,
         origin: &Origin,
@@ -401,8 +454,27 @@ impl TokenCache {
             return Ok(entry.served(true));
         }
 
-        let minted = match mint() {
-            Ok(minted) => minted,
+        let failure_path = self.failure_path(&stem);
+        let attempt = match lock.as_ref().and_then(|_| read_failure(&failure_path, now)) {
+            Some((reason, failed_at, retry_at)) => Err(MintOrCacheError::RecentFailure {
+                reason,
+                age: now - failed_at,
+                retry_at,
+            }),
+            None => mint().map_err(|error| {
+                if lock.is_some() {
+                    self.record_failure(&stem, &error.to_string(), error.retry_after());
+                }
+                MintOrCacheError::Mint(error)
+            }),
+        };
+        let minted = match attempt {
+            Ok(minted) => {
+                if lock.is_some() {
+                    remove_logged(&failure_path);
+                }
+                minted
+            }
             Err(error) => {
                 return match cached {
                     Some(entry) if entry.expires_at > unix_now() => {
@@ -414,7 +486,7 @@ impl TokenCache {
                         );
                         Ok(entry.served(true))
                     }
-                    _ => Err(MintOrCacheError::Mint(error)),
+                    _ => Err(error),
                 };
             }
         };
@@ -516,7 +588,7 @@ impl TokenCache {
                     }),
                     Lookup::Absent | Lookup::Refused(_) => None,
                 },
-                FileKind::Lock | FileKind::Temp => None,
+                FileKind::Lock | FileKind::Failure | FileKind::Temp => None,
             })
             .collect();
         infos.sort_by(|a, b| {
@@ -550,6 +622,10 @@ impl TokenCache {
                         drop(lock);
                     }
                 }
+                // A recorded failure is forgotten: the next get asks the server again.
+                FileKind::Failure => {
+                    remove_logged(&path);
+                }
                 FileKind::Temp => remove_if_orphan(&path),
             }
         }
@@ -557,8 +633,8 @@ impl TokenCache {
     }
 
     /// Removes the entries that can no longer be served (expired, unreadable, symlinks),
-    /// lock files of entries that no longer exist, and orphaned temporary files. Returns how
-    /// many entries were removed.
+    /// failure records that no longer stand, lock files of entries that no longer exist, and
+    /// orphaned temporary files. Returns how many entries were removed.
     pub fn prune(&self) -> usize {
         let now = unix_now();
         // An unreadable entry is left alone while young: a miss for it replaces it anyway.
@@ -580,6 +656,11 @@ impl TokenCache {
                         }
                     }
                 }
+                FileKind::Failure => {
+                    if read_failure(&path, now).is_none() && is_older_than(&path, FAILURE_HOLD) {
+                        remove_logged(&path);
+                    }
+                }
                 FileKind::Temp => remove_if_orphan(&path),
                 FileKind::Entry => {}
             }
@@ -593,6 +674,35 @@ impl TokenCache {
 
     fn lock_path(&self, stem: &str) -> PathBuf {
         self.dir.join(format!("{stem}{LOCK_SUFFIX}"))
+    }
+
+    fn failure_path(&self, stem: &str) -> PathBuf {
+        self.dir.join(format!("{stem}{FAILURE_SUFFIX}"))
+    }
+
+    /// Records a failed mint of `stem` (the caller holds its lock): the reason as one line,
+    /// standing for `retry_after` (capped), else [`FAILURE_HOLD`]. Not being able to record
+    /// it only means the next process asks the server again.
+    fn record_failure(&self, stem: &str, reason: &str, retry_after: Option<Duration>) {
+        let now = unix_now();
+        let hold = retry_after
+            .unwrap_or(FAILURE_HOLD)
+            .clamp(Duration::from_secs(1), FAILURE_HOLD_MAX);
+        let record = FailureFile {
+            version: ENTRY_VERSION,
+            reason: one_line(reason, FAILURE_REASON_MAX_CHARS),
+            failed_at: rfc3339(now),
+            retry_at: rfc3339(now.saturating_add(hold.as_secs() as i64)),
+        };
+        let written = serde_json::to_vec(&record)
+            .map_err(|error| error.to_string())
+            .and_then(|bytes| {
+                self.write_file_atomically(&format!("{stem}{FAILURE_SUFFIX}"), &bytes)
+                    .map_err(|error| error.to_string())
+            });
+        if let Err(error) = written {
+            crate::debug!("not recording the failed mint: {error}");
+        }
     }
 
     fn is_fresh(&self, entry: &Entry, now: i64) -> bool {
@@ -760,6 +870,8 @@ struct HeldLock {
 enum FileKind {
     Entry,
     Lock,
+    /// A recent failed mint (`<stem>.failure`).
+    Failure,
     Temp,
 }
 
@@ -780,9 +892,11 @@ fn classify(name: &str) -> Option<FileKind> {
     match rest {
         ENTRY_SUFFIX => Some(FileKind::Entry),
         LOCK_SUFFIX => Some(FileKind::Lock),
-        _ if rest
-            .strip_prefix(ENTRY_SUFFIX)
-            .is_some_and(|rest| rest.starts_with(TEMP_INFIX)) =>
+        FAILURE_SUFFIX => Some(FileKind::Failure),
+        _ if [ENTRY_SUFFIX, FAILURE_SUFFIX].iter().any(|suffix| {
+            rest.strip_prefix(suffix)
+                .is_some_and(|rest| rest.starts_with(TEMP_INFIX))
+        }) =>
         {
             Some(FileKind::Temp)
         }
@@ -893,6 +1007,44 @@ fn parse_entry(bytes: &[u8]) -> Result<Entry, String> {
         expires_at,
         minted_at,
     })
+}
+
+/// A failure record that still stands at `now`: its reason, when it was recorded and until
+/// when it stands. Anything else (absent, a symlink, unreadable, expired) is `None`.
+fn read_failure(path: &Path, now: i64) -> Option<(String, i64, i64)> {
+    let file = open_regular_file(path).ok()??;
+    let mut bytes = Vec::new();
+    file.take(MAX_ENTRY_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .ok()?;
+    let record: FailureFile = serde_json::from_slice(&bytes).ok()?;
+    let failed_at = parse_rfc3339(&record.failed_at)?;
+    let retry_at = parse_rfc3339(&record.retry_at)?;
+    // A record from the future (a clock set back) or standing longer than any hold is not
+    // one this code wrote: ignored.
+    let plausible = record.version == ENTRY_VERSION
+        && failed_at <= now.saturating_add(1)
+        && retry_at.saturating_sub(failed_at) <= FAILURE_HOLD_MAX.as_secs() as i64;
+    (plausible && retry_at > now).then(|| {
+        (
+            one_line(&record.reason, FAILURE_REASON_MAX_CHARS),
+            failed_at,
+            retry_at,
+        )
+    })
+}
+
+/// `text` as one line of at most `max` characters (control characters become spaces).
+fn one_line(text: &str, max: usize) -> String {
+    let mut line: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(max)
+        .collect();
+    if text.chars().count() > max {
+        line.push('…');
+    }
+    line
 }
 
 /// Why an entry does not parse, without serde_json's own message: that can quote the
@@ -1847,5 +1999,224 @@ mod tests {
         }
         let wrapped: MintOrCacheError<String> = errors[1].clone().into();
         assert_eq!(wrapped.to_string(), shown[1]);
+    }
+
+    /// A mint error that says when to ask again, as GitHub's `Retry-After` does.
+    #[derive(Debug)]
+    struct Refused {
+        reason: &'static str,
+        retry_after: Option<Duration>,
+    }
+
+    impl fmt::Display for Refused {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(self.reason)
+        }
+    }
+
+    impl RetryHint for Refused {
+        fn retry_after(&self) -> Option<Duration> {
+            self.retry_after
+        }
+    }
+
+    const SERVER_ERROR: &str =
+        "POST https://api.github.com/app/installations/1/access_tokens: 500 Internal Server Error";
+
+    fn fail(cache: &TokenCache, key: &CacheKey, retry_after: Option<Duration>) -> String {
+        cache
+            .get_or_mint(key, &origin(key), || {
+                Err::<Minted, _>(Refused {
+                    reason: SERVER_ERROR,
+                    retry_after,
+                })
+            })
+            .expect_err("the mint fails")
+            .to_string()
+    }
+
+    fn failure_record(cache: &TokenCache, key: &CacheKey) -> serde_json::Value {
+        let text = fs::read_to_string(cache.failure_path(&key.file_stem())).expect("a record");
+        serde_json::from_str(&text).expect("JSON")
+    }
+
+    #[test]
+    fn a_failed_mint_is_recorded_and_the_next_attempt_fails_fast_with_its_reason() {
+        let root = tempfile::tempdir().unwrap();
+        let cache = new_cache(root.path(), MARGIN);
+        let key = repo_key();
+        assert_eq!(fail(&cache, &key, None), SERVER_ERROR);
+        let record = failure_record(&cache, &key);
+        assert_eq!(record["reason"], SERVER_ERROR);
+        let failed_at = parse_rfc3339(record["failed_at"].as_str().unwrap()).unwrap();
+        let retry_at = parse_rfc3339(record["retry_at"].as_str().unwrap()).unwrap();
+        assert_eq!(retry_at - failed_at, FAILURE_HOLD.as_secs() as i64);
+        assert_eq!(mode_of(&cache.failure_path(&key.file_stem())), 0o600);
+
+        let error = cache
+            .get_or_mint(&key, &origin(&key), must_not_mint)
+            .expect_err("fails fast");
+        let MintOrCacheError::RecentFailure { reason, .. } = &error else {
+            panic!("expected the recorded failure, got {error}");
+        };
+        assert_eq!(reason, SERVER_ERROR);
+        let message = error.to_string();
+        assert!(message.starts_with(SERVER_ERROR), "{message}");
+        assert!(message.contains("kargo-creds cache clear"), "{message}");
+        assert!(!message.contains('\n'), "{message}");
+        // Other tokens are not affected.
+        let other = key_for("https://github.com/example/other", Some("kargo-demo"));
+        assert_eq!(
+            get(&cache, &other, "ghs_other", 3600).token.expose(),
+            "ghs_other"
+        );
+        // `list` does not show it; `clear` forgets it and the next get asks again.
+        assert_eq!(cache.list().len(), 1);
+        cache.clear();
+        assert!(!cache.failure_path(&key.file_stem()).exists());
+        assert_eq!(
+            get(&cache, &key, "ghs_after_clear", 3600).token.expose(),
+            "ghs_after_clear"
+        );
+    }
+
+    #[test]
+    fn retry_after_sets_how_long_a_failure_stands_capped() {
+        let root = tempfile::tempdir().unwrap();
+        let cache = new_cache(root.path(), MARGIN);
+        for (asked, stands) in [(Some(30), 30), (Some(86_400), 60), (Some(0), 1), (None, 5)] {
+            let key = key_for(&format!("https://github.com/example/r{stands}"), None);
+            fail(&cache, &key, asked.map(Duration::from_secs));
+            let record = failure_record(&cache, &key);
+            let failed_at = parse_rfc3339(record["failed_at"].as_str().unwrap()).unwrap();
+            let retry_at = parse_rfc3339(record["retry_at"].as_str().unwrap()).unwrap();
+            assert_eq!(retry_at - failed_at, stands, "Retry-After {asked:?}");
+        }
+    }
+
+    #[test]
+    fn a_failure_that_no_longer_stands_is_tried_again_and_a_success_clears_it() {
+        let root = tempfile::tempdir().unwrap();
+        let cache = new_cache(root.path(), MARGIN);
+        let key = repo_key();
+        let path = cache.failure_path(&key.file_stem());
+        let record = |failed_at: i64, retry_at: i64| {
+            serde_json::json!({
+                "version": 1,
+                "reason": SERVER_ERROR,
+                "failed_at": rfc3339(failed_at),
+                "retry_at": rfc3339(retry_at),
+            })
+            .to_string()
+        };
+        let now = unix_now();
+        for planted in [
+            record(now - 10, now - 5),    // over
+            record(now + 100, now + 105), // from the future
+            record(now, now + 3600),      // longer than any hold
+            "{".to_owned(),               // unreadable
+        ] {
+            fs::write(&path, planted).unwrap();
+            let served = get(&cache, &key, "ghs_fresh", 3600);
+            assert!(!served.from_cache);
+            assert!(!path.exists(), "the success removed the record");
+            cache.clear();
+        }
+        // A symlink in its place is not followed either (and is replaced by a success).
+        let outside = root.path().join("outside.json");
+        fs::write(&outside, record(now, now + 30)).unwrap();
+        std::os::unix::fs::symlink(&outside, &path).unwrap();
+        assert!(!get(&cache, &key, "ghs_fresh", 3600).from_cache);
+        assert!(fs::symlink_metadata(&path).is_err());
+        assert!(outside.exists());
+    }
+
+    #[test]
+    fn a_recorded_failure_still_serves_a_cached_token_that_has_not_expired() {
+        let root = tempfile::tempdir().unwrap();
+        let cache = new_cache(root.path(), MARGIN);
+        let key = repo_key();
+        // Inside the margin (due for renewal) but valid for 100 s more.
+        write_raw(&cache, &key, &entry_json(&key, "ghs_old", unix_now() + 100));
+        let served = cache
+            .get_or_mint(&key, &origin(&key), || {
+                Err::<Minted, _>(Refused {
+                    reason: SERVER_ERROR,
+                    retry_after: None,
+                })
+            })
+            .unwrap();
+        assert_eq!(served.token.expose(), "ghs_old");
+        assert!(cache.failure_path(&key.file_stem()).exists());
+        // The next process serves it too, without asking again.
+        let served = cache
+            .get_or_mint(&key, &origin(&key), must_not_mint)
+            .unwrap();
+        assert_eq!(served.token.expose(), "ghs_old");
+    }
+
+    #[test]
+    fn concurrent_misses_behind_a_failing_mint_ask_once() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("kargo-creds");
+        let key = repo_key();
+        let mints = AtomicUsize::new(0);
+        let errors: Vec<String> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..16)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let cache = TokenCache::open(&dir, MARGIN).unwrap();
+                        cache
+                            .get_or_mint(&key, &origin(&key), || {
+                                std::thread::sleep(Duration::from_millis(100));
+                                mints.fetch_add(1, Ordering::SeqCst);
+                                Err::<Minted, _>(Refused {
+                                    reason: SERVER_ERROR,
+                                    retry_after: Some(Duration::from_secs(30)),
+                                })
+                            })
+                            .expect_err("fails")
+                            .to_string()
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .map(|worker| worker.join().unwrap())
+                .collect()
+        });
+        assert_eq!(mints.load(Ordering::SeqCst), 1);
+        assert!(
+            errors.iter().all(|e| e.starts_with(SERVER_ERROR)),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn prune_removes_failures_that_no_longer_stand() {
+        let root = tempfile::tempdir().unwrap();
+        let cache = new_cache(root.path(), MARGIN);
+        let standing = repo_key();
+        fail(&cache, &standing, Some(Duration::from_secs(30)));
+        let over = key_for("https://github.com/example/over", None);
+        let over_path = cache.failure_path(&over.file_stem());
+        let now = unix_now();
+        fs::write(
+            &over_path,
+            serde_json::json!({"version": 1, "reason": "x", "failed_at": rfc3339(now - 70), "retry_at": rfc3339(now - 65)}).to_string(),
+        )
+        .unwrap();
+        age(&over_path, Duration::from_secs(70));
+        cache.prune();
+        assert!(!over_path.exists());
+        assert!(cache.failure_path(&standing.file_stem()).exists());
+        assert_eq!(
+            classify(&format!("{}.failure", standing.file_stem())),
+            Some(FileKind::Failure)
+        );
+        assert_eq!(
+            classify(&format!("{}.failure.tmp.1.2", standing.file_stem())),
+            Some(FileKind::Temp)
+        );
     }
 }

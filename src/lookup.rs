@@ -4,7 +4,7 @@
 use std::cell::OnceCell;
 use std::collections::BTreeMap;
 
-use crate::cache::{CacheKey, Minted, Origin, Served, TokenCache};
+use crate::cache::{CacheKey, Minted, Origin, RetryHint, Served, TokenCache};
 use crate::config::Settings;
 use crate::provider::{
     self, ambient, ecr, gar, github_app, Credentials, MintPlan, ProviderError, ProviderKind,
@@ -37,6 +37,34 @@ impl LookupError {
     /// Whether a Secret had matched (git must then fail rather than prompt).
     pub fn after_match(&self) -> bool {
         matches!(self, LookupError::Provider(_) | LookupError::Mint { .. })
+    }
+}
+
+/// A mint that failed: its one-line reason, and when the server asked to be asked again.
+#[derive(Debug)]
+struct MintFailed {
+    reason: String,
+    retry_after: Option<std::time::Duration>,
+}
+
+impl std::fmt::Display for MintFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.reason)
+    }
+}
+
+impl RetryHint for MintFailed {
+    fn retry_after(&self) -> Option<std::time::Duration> {
+        self.retry_after
+    }
+}
+
+impl From<String> for MintFailed {
+    fn from(reason: String) -> MintFailed {
+        MintFailed {
+            reason,
+            retry_after: None,
+        }
     }
 }
 
@@ -337,12 +365,14 @@ impl<'a> Lookup<'a> {
             Some(cache) => cache
                 .get_or_mint(&key, &origin, mint)
                 .map_err(|error| error.to_string()),
-            None => mint().map(|minted| Served {
-                username: minted.username,
-                token: minted.token,
-                expires_at: minted.expires_at,
-                from_cache: false,
-            }),
+            None => mint()
+                .map(|minted| Served {
+                    username: minted.username,
+                    token: minted.token,
+                    expires_at: minted.expires_at,
+                    from_cache: false,
+                })
+                .map_err(|failed| failed.reason),
         }
         .map_err(|reason| LookupError::Mint {
             provider,
@@ -363,7 +393,7 @@ impl<'a> Lookup<'a> {
     }
 
     /// Mints over the network, now.
-    fn mint_now(&self, plan: &MintPlan) -> Result<Minted, String> {
+    fn mint_now(&self, plan: &MintPlan) -> Result<Minted, MintFailed> {
         let runtime = crate::net::runtime()?;
         let client =
             crate::net::http_client(self.settings.connect_timeout, self.settings.request_timeout)?;
@@ -449,7 +479,10 @@ impl<'a> Lookup<'a> {
                     .unwrap_or_else(|| github_app::VALIDATION_WAITS.to_vec());
                 let token = runtime
                     .block_on(github_app::mint(&client, app, now, &waits))
-                    .map_err(|error| error.to_string())?;
+                    .map_err(|error| MintFailed {
+                        reason: error.message,
+                        retry_after: error.retry_after,
+                    })?;
                 Ok(Minted {
                     username: plan.username().to_owned(),
                     token: token.token,

@@ -417,8 +417,23 @@ fn every_identity_denied_is_one_error_listing_each_denial() {
             CONTROLLER_ROLE,
         ],
     );
-    // Nothing was cached: the next get asks again.
+    // No token was cached. The failure is remembered for a few seconds: the next get
+    // reports it again without asking; once it is forgotten, the next get asks again.
     let calls = fixture.proxy.requests().len();
+    let again = fixture.docker_get(REGISTRY);
+    assert_docker_error(
+        &fixture,
+        &again,
+        &["denied every identity", "not asking again"],
+    );
+    assert_eq!(fixture.proxy.requests().len(), calls);
+    let cleared = fixture.run(CLI, &["cache", "clear"], "");
+    assert_eq!(
+        cleared.status.code(),
+        Some(0),
+        "{}",
+        support::describe(&cleared)
+    );
     let _ = fixture.docker_get(REGISTRY);
     assert!(fixture.proxy.requests().len() > calls);
 }

@@ -1284,6 +1284,10 @@ fn rate_limits_are_reported_with_when_to_retry() {
         &[SECRET_ID, "429", "retry after 42"],
     );
 
+    // The 429 is remembered for its Retry-After (the token cache's failure record):
+    // forget it, so that the next get asks GitHub again.
+    let output = app.run(CLI, &["cache", "clear"], "");
+    assert_exit(&output, 0);
     app.fake.control(&json!({"mint_status": 403}));
     let output = app.get("acme/app.git");
     assert_exit(&output, 1);
@@ -1391,8 +1395,11 @@ fn a_failed_mint_serves_a_cached_token_that_is_still_valid() {
         app.diagnostics()
     );
 
-    // Once GitHub answers again, the renewal happens.
+    // Once GitHub answers again (and the failure's record has lapsed: removed here rather
+    // than waited for), the renewal happens.
     app.fake.control(&json!({}));
+    let entry = app.entries().pop().unwrap();
+    fs::remove_file(entry.with_extension("failure")).unwrap();
     let (second, _) = app.get_ok("acme/app.git");
     assert_ne!(second, first);
     assert_eq!(app.mint_count(), 2);

@@ -242,10 +242,23 @@ pub struct InstallationToken {
     pub expires_at: i64,
 }
 
-/// Why minting failed: one line, naming the endpoint, never the token or key.
+/// Why minting failed: one line, naming the endpoint, never the token or key; and when
+/// GitHub asked to be asked again, if it said (`Retry-After`, or a rate limit's reset).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct MintError(pub String);
+#[error("{message}")]
+pub struct MintError {
+    pub message: String,
+    pub retry_after: Option<Duration>,
+}
+
+impl MintError {
+    fn new(message: String) -> MintError {
+        MintError {
+            message,
+            retry_after: None,
+        }
+    }
+}
 
 #[derive(serde::Serialize)]
 struct Claims<'a> {
@@ -269,7 +282,7 @@ struct GithubMessage {
 pub fn app_jwt(plan: &GithubAppPlan, now: i64) -> Result<Sensitive<String>, MintError> {
     let key =
         jsonwebtoken::EncodingKey::from_rsa_pem(plan.private_key.expose()).map_err(|error| {
-            MintError(format!(
+            MintError::new(format!(
                 "{PRIVATE_KEY} is not an RSA private key in PEM form (PKCS#1 or PKCS#8): {error}"
             ))
         })?;
@@ -285,7 +298,7 @@ pub fn app_jwt(plan: &GithubAppPlan, now: i64) -> Result<Sensitive<String>, Mint
         &key,
     )
     .map(Sensitive::new)
-    .map_err(|error| MintError(format!("signing the GitHub App JWT: {error}")))
+    .map_err(|error| MintError::new(format!("signing the GitHub App JWT: {error}")))
 }
 
 /// Mints an installation token for the plan's repository and waits (up to `waits`) until
@@ -307,22 +320,23 @@ pub async fn mint(
         .send()
         .await
         .map_err(|error| {
-            MintError(format!(
+            MintError::new(format!(
                 "POST {url}: {}",
                 crate::net::describe_http_error(&error)
             ))
         })?;
     let status = response.status();
     if !status.is_success() {
-        return Err(MintError(format!(
-            "POST {url}: {}",
-            describe_refusal(response).await
-        )));
+        let (refusal, retry_after) = describe_refusal(response, now).await;
+        return Err(MintError {
+            message: format!("POST {url}: {refusal}"),
+            retry_after,
+        });
     }
     let answer: TokenAnswer = response
         .json()
         .await
-        .map_err(|error| MintError(format!("POST {url}: unreadable answer: {error}")))?;
+        .map_err(|error| MintError::new(format!("POST {url}: unreadable answer: {error}")))?;
     let expires_at = answer
         .expires_at
         .as_deref()
@@ -371,8 +385,9 @@ async fn wait_until_usable(
     }
 }
 
-/// GitHub's refusal in one line: status, its message, and when to retry.
-async fn describe_refusal(response: reqwest::Response) -> String {
+/// GitHub's refusal in one line: status, its message, and when to retry (also returned:
+/// `Retry-After` in seconds, or the time until an exhausted rate limit resets).
+async fn describe_refusal(response: reqwest::Response, now: i64) -> (String, Option<Duration>) {
     let status = response.status();
     let headers = response.headers().clone();
     let header = |name: &str| {
@@ -388,17 +403,22 @@ async fn describe_refusal(response: reqwest::Response) -> String {
         .and_then(|body| body.message)
         .unwrap_or_default();
     let mut text = format!("{status}");
+    let mut retry_after = None;
     if !message.is_empty() {
         text.push_str(&format!(": {message}"));
     }
     if let Some(retry) = header("retry-after") {
         text.push_str(&format!(" (retry after {retry} s)"));
+        retry_after = retry.trim().parse::<u64>().ok().map(Duration::from_secs);
     } else if header("x-ratelimit-remaining").as_deref() == Some("0") {
         if let Some(reset) = header("x-ratelimit-reset").and_then(|r| r.parse::<i64>().ok()) {
             text.push_str(&format!(
                 " (rate limit resets at {})",
                 crate::timefmt::rfc3339(reset)
             ));
+            retry_after = u64::try_from(reset.saturating_sub(now))
+                .ok()
+                .map(Duration::from_secs);
         }
     }
     match status.as_u16() {
@@ -409,7 +429,7 @@ async fn describe_refusal(response: reqwest::Response) -> String {
         422 => text.push_str(" — is the repository among those the installation may access?"),
         _ => {}
     }
-    text
+    (text, retry_after)
 }
 
 #[cfg(test)]

@@ -2,9 +2,11 @@
 //!
 //! Layout: any `.yaml`, `.yml` or `.json` file under the root; a Secret without
 //! `metadata.namespace` takes the name of the sub-folder directly under the root that holds
-//! it. Hidden files and folders are skipped, and so are symlinked folders (no loops). A file
-//! that does not parse is skipped with one warning naming it and the line; the rest still
-//! resolve.
+//! it. Hidden files and folders are skipped. A symlink to a file is followed (wherever it
+//! points, as `kubectl apply -f` does); a symlink to a folder is not (no loops), and neither
+//! is a dangling one: each is skipped with a warning naming it. A file that does not parse,
+//! or is larger than [`MAX_MANIFEST_BYTES`], is skipped with one warning naming it (and the
+//! line); the rest still resolve.
 //!
 //! Parsing YAML is the slowest thing a helper does, so listing works from *summaries*
 //! (namespace, name, type label, `repoURL`, where the document is) that a small index in the
@@ -27,6 +29,10 @@ use crate::secret::{CredType, Secret};
 
 /// How deep sub-folders are followed.
 const MAX_DEPTH: usize = 8;
+
+/// Manifest files larger than this are skipped with a warning, unread: a Kubernetes object
+/// is at most about 1.5 MiB, and parsing YAML costs many times its size in memory.
+pub const MAX_MANIFEST_BYTES: u64 = 16 << 20;
 
 pub struct DirSource {
     root: PathBuf,
@@ -315,7 +321,12 @@ fn complete_from(file: &FileSummary, summary: &SecretSummary) -> Result<Secret, 
         path: file.path.clone(),
         reason,
     };
-    let text = fs::read_to_string(&file.path).map_err(|error| folder_error(error.to_string()))?;
+    let text = read_capped(Path::new(&file.path))
+        .and_then(|bytes| {
+            String::from_utf8(bytes)
+                .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8"))
+        })
+        .map_err(|error| folder_error(error.to_string()))?;
     let document = text
         .get(summary.start..summary.end)
         .ok_or_else(|| folder_error("changed while being read".into()))?;
@@ -335,6 +346,23 @@ fn complete_from(file: &FileSummary, summary: &SecretSummary) -> Result<Secret, 
             summary.namespace, summary.name
         ))
     })
+}
+
+/// Reads a manifest, failing rather than reading more than [`MAX_MANIFEST_BYTES`] (the
+/// file may have grown since it was listed).
+fn read_capped(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    fs::File::open(path)?
+        .take(MAX_MANIFEST_BYTES + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_MANIFEST_BYTES {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("larger than {} MiB", MAX_MANIFEST_BYTES >> 20),
+        ));
+    }
+    Ok(bytes)
 }
 
 /// A manifest file found under the root.
@@ -402,7 +430,15 @@ fn summarize(file: &ManifestFile, path: String) -> FileSummary {
         secrets: Vec::new(),
         warnings: Vec::new(),
     };
-    let text = match fs::read(&file.path).map(String::from_utf8) {
+    if file.stamp.len > MAX_MANIFEST_BYTES {
+        summary.warnings.push(format!(
+            "skipping it: it is larger than {} MiB ({} bytes), too large for a Secret manifest",
+            MAX_MANIFEST_BYTES >> 20,
+            file.stamp.len
+        ));
+        return summary;
+    }
+    let text = match read_capped(&file.path).map(String::from_utf8) {
         Ok(Ok(text)) => text,
         Ok(Err(_)) => {
             summary.warnings.push("skipping it: not UTF-8 text".into());
@@ -543,13 +579,41 @@ fn walk(
         let format = match Path::new(name).extension().and_then(|ext| ext.to_str()) {
             Some("yaml") | Some("yml") => Format::Yaml,
             Some("json") => Format::Json,
+            _ if file_type.is_symlink() && path.is_dir() => {
+                crate::warn!(
+                    "{}: skipping it: a symbolic link to a folder, which is not followed",
+                    path.display()
+                );
+                continue;
+            }
             _ => continue,
         };
         // A symlink to a file is followed; a symlink to a folder is not (no loops).
-        let Ok(metadata) = fs::metadata(&path) else {
-            continue;
+        let metadata = match fs::metadata(&path) {
+            Ok(metadata) => metadata,
+            Err(error) => {
+                crate::warn!(
+                    "{}: skipping it: {}",
+                    path.display(),
+                    if file_type.is_symlink() {
+                        format!("a symbolic link that leads to no file ({error})")
+                    } else {
+                        error.to_string()
+                    }
+                );
+                continue;
+            }
         };
         if !metadata.is_file() {
+            crate::warn!(
+                "{}: skipping it: {}",
+                path.display(),
+                if metadata.is_dir() {
+                    "a symbolic link to a folder, which is not followed"
+                } else {
+                    "not a regular file"
+                }
+            );
             continue;
         }
         files.push(ManifestFile {
@@ -689,5 +753,59 @@ mod tests {
                 .unwrap(),
             Some("p")
         );
+    }
+
+    #[test]
+    fn symlinks_to_files_are_followed_and_others_skipped() {
+        let root = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        fs::create_dir_all(root.path().join("ns")).unwrap();
+        let target = outside.path().join("elsewhere.yaml");
+        fs::write(&target, GOOD.replace("good", "linked")).unwrap();
+        let link = |to: &Path, name: &str| {
+            std::os::unix::fs::symlink(to, root.path().join("ns").join(name)).unwrap()
+        };
+        link(&target, "linked.yaml");
+        link(Path::new("/nonexistent/x.yaml"), "dangling.yaml");
+        link(&root.path().join("ns/loop.yaml"), "loop.yaml");
+        link(outside.path(), "folder.yaml");
+        fs::write(root.path().join("ns/a.yaml"), GOOD).unwrap();
+        let source = DirSource::new(root.path(), None);
+        assert_eq!(
+            ids(&source, "ns", CredType::Git),
+            vec!["ns/good", "ns/linked"]
+        );
+    }
+
+    #[test]
+    fn a_manifest_over_the_size_cap_is_skipped_unread() {
+        let root = tempfile::tempdir().unwrap();
+        fs::create_dir_all(root.path().join("ns")).unwrap();
+        fs::write(root.path().join("ns/a.yaml"), GOOD).unwrap();
+        let big = fs::File::create(root.path().join("ns/big.yaml")).unwrap();
+        big.set_len(MAX_MANIFEST_BYTES + 1).unwrap();
+        let source = DirSource::new(root.path(), None);
+        assert_eq!(ids(&source, "ns", CredType::Git), vec!["ns/good"]);
+        let summary = summarize(
+            &ManifestFile {
+                path: root.path().join("ns/big.yaml"),
+                format: Format::Yaml,
+                folder_namespace: None,
+                stamp: FileStamp {
+                    len: MAX_MANIFEST_BYTES + 1,
+                    inode: 0,
+                    mtime_ns: 0,
+                    ctime_ns: 0,
+                    mode: 0o600,
+                },
+            },
+            "big.yaml".into(),
+        );
+        assert!(
+            summary.warnings[0].contains("larger than 16 MiB"),
+            "{:?}",
+            summary.warnings
+        );
+        assert!(read_capped(&root.path().join("ns/big.yaml")).is_err());
     }
 }

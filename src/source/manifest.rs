@@ -178,10 +178,21 @@ pub fn render(secret: &Secret, format: Format) -> String {
 }
 
 /// Parser messages end with " at line X column Y"; the line is reported separately.
+/// A parser's message without its location, and without any quoted value: serde quotes
+/// the value it did not expect (`invalid type: string "…"`), which may be a secret (a
+/// password at the wrong indentation), so everything between the first and the last `"`
+/// is dropped.
 fn strip_location(message: &str) -> String {
-    match message.find(" at line ") {
-        Some(index) => message[..index].to_owned(),
-        None => message.to_owned(),
+    let message = match message.find(" at line ") {
+        Some(index) => &message[..index],
+        None => message,
+    };
+    match (message.find('"'), message.rfind('"')) {
+        (Some(first), Some(last)) if first < last => {
+            format!("{}\"…\"{}", &message[..first], &message[last + 1..])
+        }
+        (Some(first), _) => format!("{}…", &message[..first]),
+        _ => message.to_owned(),
     }
 }
 
@@ -345,6 +356,27 @@ fn scalar_text(value: &Value) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parse_errors_never_quote_a_value() {
+        for (text, format) in [
+            ("\"hunter2-secret\"\n", Format::Yaml),
+            ("kind: Secret\nmetadata: hunter2-secret\n", Format::Yaml),
+            ("\"hunter2-secret\"", Format::Json),
+            (
+                "{\"kind\": \"Secret\", \"metadata\": \"hunter2-secret\"}",
+                Format::Json,
+            ),
+        ] {
+            let error = parse(text, format, None).expect_err(text).to_string();
+            assert!(!error.contains("hunter2"), "{error}");
+            assert!(error.contains("invalid type"), "{error}");
+        }
+        assert_eq!(
+            strip_location("invalid type: string \"a\\\"b\", expected x at line 1 column 2"),
+            "invalid type: string \"…\", expected x"
+        );
+    }
 
     fn text(secret: &Secret, key: &str) -> String {
         secret.text(key).unwrap().unwrap().to_owned()
