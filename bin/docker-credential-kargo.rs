@@ -9,12 +9,12 @@ use std::io::{self, Read, Write};
 use std::process::ExitCode;
 
 use kargo_creds::config::{process_env, Flags, Settings};
+use kargo_creds::log;
 use kargo_creds::lookup::{Answer, Lookup};
 use kargo_creds::protocol::docker::{self, Action};
 use kargo_creds::protocol::git::MAX_INPUT;
 use kargo_creds::provider::Selection;
 use kargo_creds::resolve::Thoroughness;
-use kargo_creds::{log, url};
 
 const PROGRAM: &str = "docker-credential-kargo";
 const USAGE: &str = "usage: docker-credential-kargo <get|store|erase|list|version>";
@@ -61,10 +61,11 @@ fn settings() -> anyhow::Result<Settings> {
 }
 
 fn get() -> anyhow::Result<String> {
-    let input = read_stdin()?;
-    let server_url = docker::parse_server_url(&input)
+    let docker::ServerRequest {
+        server_url,
+        registry_host: host,
+    } = docker::read_server_request(&read_stdin()?)
         .ok_or_else(|| anyhow::anyhow!(docker::MISSING_SERVER_URL))?;
-    let host = url::registry_host_of_server_url(&server_url);
     let settings = settings()?;
     let lookup = Lookup::new(&settings);
     let report = lookup
@@ -93,10 +94,11 @@ fn get() -> anyhow::Result<String> {
 
 /// Forgets the cached tokens for a registry, so the next `get` mints afresh.
 fn erase() -> anyhow::Result<String> {
-    let input = read_stdin()?;
-    let server_url = docker::parse_server_url(&input)
+    let docker::ServerRequest {
+        registry_host: host,
+        ..
+    } = docker::read_server_request(&read_stdin()?)
         .ok_or_else(|| anyhow::anyhow!(docker::MISSING_SERVER_URL))?;
-    let host = url::registry_host_of_server_url(&server_url);
     let settings = settings()?;
     if let Some(cache) = Lookup::new(&settings).cache() {
         cache.evict_scope(&host);

@@ -31,6 +31,8 @@
 //! * [`cli`] — the helpers' command lines; completions and man pages generated from them.
 //! * [`report`] — how `resolve` shows a lookup; [`log`] — one-line diagnostics on stderr.
 //! * [`net`], [`fsutil`], [`timefmt`] — the async runtime and HTTP client, atomic writes, dates.
+//! * `fuzzing` (hidden) — the invariant checks the `fuzz/` targets and `tests/fuzz_corpus.rs`
+//!   share; not an API.
 
 pub mod cache;
 pub mod cli;
@@ -38,6 +40,8 @@ pub mod client_config;
 pub mod config;
 pub mod doctor;
 pub mod fsutil;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod log;
 pub mod lookup;
 pub mod manage;

@@ -76,7 +76,10 @@ pub fn normalize(cred_type: CredType, raw: &str) -> String {
 /// Whether a URL is plain `http://`, tested after sanitizing and ignoring case (SPEC §5 step 1).
 pub fn is_plain_http(raw: &str) -> bool {
     let sanitized = url::sanitize(raw);
-    sanitized.len() >= 7 && sanitized[..7].eq_ignore_ascii_case("http://")
+    // `get`, not `[..7]`: the 7th byte may fall inside a multi-byte character.
+    sanitized
+        .get(..7)
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("http://"))
 }
 
 /// What resolution needs to know of a Secret. A [`Secret`] is one; a source may also hand
@@ -612,6 +615,23 @@ mod tests {
         ));
         assert!(matches!(Pattern::new(r"^a\db").unwrap(), Pattern::Regex(_)));
         assert!(Pattern::new(r"^https://github\.com/(example").is_err());
+    }
+
+    /// Found by fuzzing: slicing at byte 7 panicked inside a multi-byte character.
+    #[test]
+    fn plain_http_test_takes_any_text() {
+        for (raw, plain) in [
+            ("http://h/x", true),
+            (" HTTP://h/x", true),
+            ("\u{feff}http://h", true),
+            ("https://h/x", false),
+            ("🦀:🦀@🦀", false),
+            ("httpé://", false),
+            ("http:/", false),
+            ("", false),
+        ] {
+            assert_eq!(is_plain_http(raw), plain, "{raw:?}");
+        }
     }
 
     #[test]

@@ -40,16 +40,21 @@ pub fn registry_host_of_normalized_image(normalized: &str) -> &str {
 
 /// Reduces a docker-credential-helpers server URL (`https://index.docker.io/v1/`,
 /// `ghcr.io`, `127.0.0.1:5000`, `https://host:5000/v2/`) to a registry host.
+///
+/// Sanitized and lower-cased as image references are (SPEC §5.1), so that the host
+/// compares equal to the registry of a Secret's normalized `repoURL` and carries no
+/// control character into messages or the cache.
 pub fn registry_host_of_server_url(server_url: &str) -> String {
-    let trimmed = server_url.trim();
-    let without_scheme = strip_prefix_ignore_case(trimmed, "https://")
-        .or_else(|| strip_prefix_ignore_case(trimmed, "http://"))
-        .unwrap_or(trimmed);
-    let host = before_first(without_scheme, &['/']).to_ascii_lowercase();
-    if is_docker_hub_registry(&host) {
+    let clean = sanitize_and_lowercase(server_url);
+    let without_scheme = clean
+        .strip_prefix("https://")
+        .or_else(|| clean.strip_prefix("http://"))
+        .unwrap_or(&clean);
+    let host = before_first(without_scheme, &['/']).trim();
+    if is_docker_hub_registry(host) {
         DOCKER_HUB.to_owned()
     } else {
-        host
+        host.to_owned()
     }
 }
 
@@ -990,6 +995,11 @@ mod tests {
                 ("  HTTPS://GHCR.IO/v2/  \n", "ghcr.io"),
                 ("Quay.IO", "quay.io"),
                 ("", ""),
+                // Found by fuzzing: these reached the lookup, messages and cache unsanitized.
+                ("\u{feff}ghcr.io\u{200b}", "ghcr.io"),
+                ("ghcr.io\0evil\n", "ghcr.ioevil"),
+                ("https:// ghcr.io/v2/", "ghcr.io"),
+                ("\u{feff} https://Index.Docker.IO/v1/", "docker.io"),
             ],
         );
     }

@@ -56,6 +56,25 @@ pub fn parse_server_url(input: &[u8]) -> Option<String> {
     (!trimmed.is_empty()).then(|| trimmed.to_owned())
 }
 
+/// What `get` and `erase` read on stdin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerRequest {
+    /// As given (trimmed): `get` echoes it back as `ServerURL`.
+    pub server_url: String,
+    /// The registry host it names, which Secrets are matched against.
+    pub registry_host: String,
+}
+
+/// Reads the server URL `get` and `erase` receive; `None` when there is none.
+pub fn read_server_request(input: &[u8]) -> Option<ServerRequest> {
+    let server_url = parse_server_url(input)?;
+    let registry_host = crate::url::registry_host_of_server_url(&server_url);
+    Some(ServerRequest {
+        server_url,
+        registry_host,
+    })
+}
+
 #[derive(Serialize)]
 struct CredentialsOut<'a> {
     #[serde(rename = "ServerURL")]

@@ -3,7 +3,10 @@
 //! Input is `key=value` lines up to a blank line or EOF. git 2.47 sends `capability[]`,
 //! `protocol`, `host` (with `:port`), `path` (with `credential.useHttpPath`), `wwwauth[]`;
 //! older gits send `protocol`, `host`, `path`. Unknown keys are ignored; NUL anywhere is an
-//! error (git itself refuses it), as is more than [`MAX_INPUT`] bytes.
+//! error (git itself refuses it), as is more than [`MAX_INPUT`] bytes. So is a carriage
+//! return inside a line, or a NUL, newline or carriage return %-escaped in a `url=`: git
+//! (`credential.protectProtocol`) refuses to send them, and a value holding one could
+//! smuggle a second attribute into any line-based output.
 
 use std::io::BufRead;
 
@@ -32,6 +35,15 @@ pub enum GitProtocolError {
     NotKeyValue { line: usize },
     #[error("line {line} is not UTF-8")]
     NotUtf8 { line: usize },
+    #[error("line {line} contains a carriage return")]
+    CarriageReturn { line: usize },
+    #[error(
+        "line {line}: the url's {component} contains a %-escaped newline, carriage return or NUL"
+    )]
+    UrlControl {
+        line: usize,
+        component: &'static str,
+    },
     #[error("reading input: {0}")]
     Io(String),
 }
@@ -64,34 +76,45 @@ pub fn read_request(reader: impl BufRead) -> Result<GitRequest, GitProtocolError
         if line.contains(&0) {
             return Err(GitProtocolError::Nul { line: line_number });
         }
+        if line.contains(&b'\r') {
+            return Err(GitProtocolError::CarriageReturn { line: line_number });
+        }
         let line = std::str::from_utf8(line)
             .map_err(|_| GitProtocolError::NotUtf8 { line: line_number })?;
         let (key, value) = line
             .split_once('=')
             .ok_or(GitProtocolError::NotKeyValue { line: line_number })?;
-        request.apply(key, value);
+        request
+            .apply(key, value)
+            .map_err(|component| GitProtocolError::UrlControl {
+                line: line_number,
+                component,
+            })?;
     }
     Ok(request)
 }
 
 impl GitRequest {
-    fn apply(&mut self, key: &str, value: &str) {
+    /// Sets one attribute; for `url=`, the error names the component that decoded to a
+    /// control character.
+    fn apply(&mut self, key: &str, value: &str) -> Result<(), &'static str> {
         match key {
             "protocol" => self.protocol = Some(value.to_owned()),
             "host" => self.host = Some(value.to_owned()),
             "path" => self.path = Some(value.to_owned()),
             "username" => self.username = Some(value.to_owned()),
             "password" => self.password = Some(Sensitive::from(value)),
-            "url" => self.apply_url(value),
+            "url" => return self.apply_url(value),
             _ => {}
         }
+        Ok(())
     }
 
     /// `url=` resets the request to what the URL names (git's `credential_from_url`).
-    fn apply_url(&mut self, url: &str) {
+    fn apply_url(&mut self, url: &str) -> Result<(), &'static str> {
         *self = GitRequest::default();
         let Some((protocol, rest)) = url.split_once("://") else {
-            return;
+            return Ok(());
         };
         self.protocol = Some(protocol.to_owned());
         let (authority, path) = match rest.split_once('/') {
@@ -104,14 +127,21 @@ impl GitRequest {
                     Some((user, password)) => (user, Some(password)),
                     None => (userinfo, None),
                 };
-                self.username = Some(percent_decode(user));
-                self.password = password.map(|password| Sensitive::new(percent_decode(password)));
+                self.username = Some(url_component(user, "username")?);
+                self.password = match password {
+                    Some(password) => Some(Sensitive::new(url_component(password, "password")?)),
+                    None => None,
+                };
                 host
             }
             None => authority,
         };
-        self.host = Some(percent_decode(host));
-        self.path = path.filter(|path| !path.is_empty()).map(percent_decode);
+        self.host = Some(url_component(host, "host")?);
+        self.path = match path.filter(|path| !path.is_empty()) {
+            Some(path) => Some(url_component(path, "path")?),
+            None => None,
+        };
+        Ok(())
     }
 
     /// The repository URL git is asking about: `protocol://host[/path]`. `None` without
@@ -126,6 +156,16 @@ impl GitRequest {
             },
         )
     }
+}
+
+/// A %-decoded `url=` component, refused (by name) if it decodes to a NUL, newline or
+/// carriage return, as git's `check_url_component` refuses them.
+fn url_component(text: &str, component: &'static str) -> Result<String, &'static str> {
+    let decoded = percent_decode(text);
+    if decoded.contains(['\0', '\n', '\r']) {
+        return Err(component);
+    }
+    Ok(decoded)
 }
 
 fn percent_decode(text: &str) -> String {
@@ -214,6 +254,34 @@ mod tests {
         let big = format!("protocol=https\nhost={}\n", "a".repeat(MAX_INPUT));
         assert_eq!(parse(&big), Err(GitProtocolError::TooLarge));
         assert!(read_request(&b"host=\xff\n"[..]).is_err());
+    }
+
+    /// Found by fuzzing: a %-escaped control character in `url=`, or a bare carriage
+    /// return, used to reach the request's values.
+    #[test]
+    fn control_characters_in_values_are_refused() {
+        assert_eq!(
+            parse("protocol=https\nhost=git\rhub.com\n"),
+            Err(GitProtocolError::CarriageReturn { line: 2 })
+        );
+        assert_eq!(
+            parse("host=a\r\r\n"),
+            Err(GitProtocolError::CarriageReturn { line: 1 })
+        );
+        for (url, component) in [
+            ("https://example.com%0a/repo", "host"),
+            ("https://u:p%00w@example.com/repo", "password"),
+            ("https://ev%0dil@example.com/repo", "username"),
+            ("https://example.com/a%0Ab", "path"),
+        ] {
+            assert_eq!(
+                parse(&format!("protocol=https\nurl={url}\n")),
+                Err(GitProtocolError::UrlControl { line: 2, component }),
+                "{url}"
+            );
+        }
+        // A CRLF line ending is still fine.
+        assert!(parse("protocol=https\r\nhost=h\r\n\r\n").is_ok());
     }
 
     #[test]
