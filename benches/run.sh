@@ -3,7 +3,11 @@
 # same run, start-up time, peak RSS, binary sizes and a scaling curve. Writes BENCHMARKS.md
 # and benches/scaling.png (both committed), and prints the report.
 #   bash benches/run.sh     # needs hyperfine >= 1.16 (built when missing), moto_server,
-#                           # docker-credential-ecr-login, valgrind-free; matplotlib (pip)
+#                           # docker-credential-ecr-login, GNU time; matplotlib (installed
+#                           # from PyPI when missing). Binaries: $CARGO_TARGET_DIR or target/.
+# Profiling the warm get (deterministic instruction counts, symbols kept):
+#   cargo build --profile profiling && valgrind --tool=callgrind \
+#     target/profiling/git-credential-kargo --secrets-dir DIR --project P get <request
 # Exit status 1 when a SPEC §11 target does not hold (the report is written either way).
 # BENCH_QUICK=1: a few runs of each, to try the script itself (its figures mean nothing).
 set -euo pipefail
