@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Generates a secrets folder of N git Secrets for the benchmarks: half exact, half regex,
-spread over files of 100 documents. The one Secret that matches the benchmark URL is a
-pattern whose name sorts near the end, so resolution walks (and, for patterns, compiles)
-almost everything before it."""
+"""Generates a secrets folder of N git Secrets for the benchmarks (N >= 2): half exact, half
+regex, spread over files of 100 documents. The one Secret that matches the benchmark URL
+(`https://github.com/bench/...`) is a pattern whose name sorts last, so resolution walks
+(and, for patterns, compiles) everything before it."""
 import os
 import sys
 
@@ -11,7 +11,7 @@ def main():
     project = os.path.join(root, "kargo-demo")
     os.makedirs(project, exist_ok=True)
     docs = []
-    for i in range(count):
+    for i in range(count - 1):
         if i % 2 == 0:
             url = f"https://github.com/org-{i:05d}/repo-{i:05d}.git"
             regex = ""

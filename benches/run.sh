@@ -1,58 +1,136 @@
 #!/usr/bin/env bash
-# Benchmarks, side by side in one run (SPEC §11). Reports ratios, not absolute times.
-#   bash benches/run.sh            # needs hyperfine (apt-get install hyperfine)
+# Benchmarks, side by side in one run (SPEC §11): every ratio against a peer measured in the
+# same run, start-up time, peak RSS, binary sizes and a scaling curve. Writes BENCHMARKS.md
+# and benches/scaling.png (both committed), and prints the report.
+#   bash benches/run.sh     # needs hyperfine >= 1.16 (built when missing), moto_server,
+#                           # docker-credential-ecr-login, GNU time; matplotlib (installed
+#                           # from PyPI when missing). Binaries: $CARGO_TARGET_DIR or target/.
+# Profiling the warm get (deterministic instruction counts, symbols kept):
+#   cargo build --profile profiling && valgrind --tool=callgrind \
+#     target/profiling/git-credential-kargo --secrets-dir DIR --project P get <request
+# Exit status 1 when a SPEC §11 target does not hold (the report is written either way).
+# BENCH_QUICK=1: a few runs of each, to try the script itself (its figures mean nothing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+repo=$PWD
+# Binaries and tools go where cargo puts them (CARGO_TARGET_DIR, .cargo/config, or target/).
+target_dir=$(cargo metadata --format-version 1 --no-deps --locked |
+  python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
 # hyperfine >= 1.16 (for --input: stdin without a shell in the measurement). Debian's is
-# older; build one into target/ when needed.
+# older; build one into the target folder when needed.
 hyperfine=$(command -v hyperfine || true)
 if [ -z "$hyperfine" ] || ! "$hyperfine" --help | grep -q -- '--input'; then
-  hyperfine=$PWD/target/bench-tools/bin/hyperfine
-  [ -x "$hyperfine" ] || cargo install hyperfine@1.20.0 --locked --quiet --root "$PWD/target/bench-tools"
+  hyperfine=$target_dir/bench-tools/bin/hyperfine
+  [ -x "$hyperfine" ] || cargo install hyperfine@1.20.0 --locked --quiet --root "$target_dir/bench-tools"
 fi
+# The plot only (the bench is not part of CI).
+python3 -c 'import matplotlib' 2>/dev/null || python3 -m pip install --quiet matplotlib
 
 cargo build --release --locked --quiet
-bin=$PWD/target/release
+bin=$target_dir/release
+rustc_version=$(rustc --version)   # before HOME moves (rustup finds its toolchains there)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 export HOME=$work/home XDG_CONFIG_HOME=$work/home/.config XDG_CACHE_HOME=$work/home/.cache
-mkdir -p "$HOME"
+mkdir -p "$HOME" "$work/results"
+results=$work/results
+# Facts that are not hyperfine runs: one JSON value per file, read by benches/report.py.
+fact() { printf '%s\n' "$2" >"$results/$1.fact.json"; }
+fact started "\"$(date -u +%Y-%m-%dT%H:%M:%SZ)\""
+fact machine "$(RUSTC_VERSION=$rustc_version python3 -c '
+import json, os, platform, subprocess
+cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
+print(json.dumps({"nproc": os.cpu_count(), "cpu": cpu, "kernel": platform.release(), "rustc": os.environ["RUSTC_VERSION"],
+                  "git": subprocess.run(["git", "--version"], capture_output=True, text=True).stdout.strip()}))')"
+fact load_before "\"$(cut -d' ' -f1-3 /proc/loadavg)\""
 
 # Inputs: the same request for every helper.
 printf 'protocol=https\nhost=github.com\npath=example/kargo-demo.git\n' >"$work/git-request"
 printf 'protocol=https\nhost=github.com\npath=bench/app.git\n' >"$work/git-request-bench"
+printf 'protocol=https\n' >"$work/git-request-empty"
 
-# The peer: git's own credential-store with 20 entries, the match among them.
-for i in $(seq 1 19); do echo "https://user$i:pass$i@host$i.example.com" ; done >"$work/store"
-echo "https://demo-bot:token@github.com" >>"$work/store"
+# The peer: git's own credential-store with 20 entries, the match among them. Entries carry
+# the path (as git stores them with credential.useHttpPath, which kargo's wiring sets): an
+# entry without one never matches a request with a path, and the peer would answer nothing.
+for i in $(seq 1 19); do echo "https://user$i:pass$i@host$i.example.com/org/repo$i.git"; done >"$work/store"
+echo "https://demo-bot:token@github.com/example/kargo-demo.git" >>"$work/store"
+: >"$work/store-empty"
 
-# 20 Secrets: the committed examples. 10,000: generated (half patterns, match near the end).
-python3 benches/gen_secrets.py "$work/secrets-10k" 10000
+# 20 Secrets: the committed examples. 10 to 10,000: generated (half patterns, the match a
+# pattern that sorts last).
 cp -r examples/secrets "$work/secrets-20"; chmod -R go-rwx "$work/secrets-20"
+scale_counts=(10 100 1000 10000)
+for n in "${scale_counts[@]}"; do python3 benches/gen_secrets.py "$work/secrets-$n" "$n"; done
+
+# Every measured command must give the answer it is measured for: a fast failure must not
+# pass for a fast answer. (Also warms the summary indexes.)
+expect() { # expect TEXT INPUT COMMAND...
+  local text=$1 input=$2; shift 2
+  local out; out=$("$@" <"$input" 2>&1) || { echo "benchmark setup: $* failed: $out" >&2; exit 1; }
+  case $out in *"$text"*) ;; *) echo "benchmark setup: $* answered without $text: $out" >&2; exit 1 ;; esac
+}
 
 # No shell (-N): the process itself is measured, stdin from a file. Medians: a noisy
 # neighbour inflates a mean more than a median.
-run() { "$hyperfine" -N --warmup 50 --min-runs 500 --input "$2" --export-json "$work/$1.json" "$3" >/dev/null; }
-mean() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["results"][0]["median"])' "$work/$1.json"; }
+runs=(--warmup 50 --min-runs 500)
+[ -z "${BENCH_QUICK:-}" ] || runs=(--warmup 2 --runs 5)
+run() { "$hyperfine" -N "${runs[@]}" --input "$2" --export-json "$results/$1.json" "$3" >/dev/null; }
 
-run store   "$work/git-request"       "git credential-store --file $work/store get"
-run kargo20 "$work/git-request"       "$bin/git-credential-kargo --secrets-dir $work/secrets-20 --project kargo-demo get"
-run kargo10k "$work/git-request-bench" "$bin/git-credential-kargo --secrets-dir $work/secrets-10k --project kargo-demo get"
+git_get() { echo "$bin/git-credential-kargo --secrets-dir $1 --project kargo-demo ${2:-} get"; }
+expect password=token "$work/git-request" git credential-store --file "$work/store" get
+expect password=ghp_ "$work/git-request" $(git_get "$work/secrets-20")
+expect password=bench-password "$work/git-request-bench" $(git_get "$work/secrets-10000")
+
+run store "$work/git-request" "git credential-store --file $work/store get"
+run kargo20 "$work/git-request" "$(git_get "$work/secrets-20")"
+run kargo10k "$work/git-request-bench" "$(git_get "$work/secrets-10000")"
 # Cold: no summary index (every manifest parsed), for reference.
-"$hyperfine" -N --warmup 2 --runs 10 --input "$work/git-request-bench" --export-json "$work/cold10k.json" \
-  "$bin/git-credential-kargo --no-cache --secrets-dir $work/secrets-10k --project kargo-demo get" >/dev/null
+"$hyperfine" -N --warmup 2 --runs 10 --input "$work/git-request-bench" --export-json "$results/cold10k.json" \
+  "$(git_get "$work/secrets-10000" --no-cache)" >/dev/null
+"$hyperfine" -N "${runs[@]}" --input "$work/git-request" --export-json "$results/cold20.json" \
+  "$(git_get "$work/secrets-20" --no-cache)" >/dev/null
 
-python3 - "$(mean store)" "$(mean kargo20)" "$(mean kargo10k)" "$(mean cold10k)" <<'PY'
-import sys
-store, k20, k10k, cold = map(float, sys.argv[1:])
-ms = lambda s: f"{s * 1000:.2f} ms"
-print("| measurement | median | ratio | target |")
-print("| --- | --- | --- | --- |")
-print(f"| `git credential-store get` (peer) | {ms(store)} | 1.00 | |")
-print(f"| `git-credential-kargo get`, 20 Secrets | {ms(k20)} | {k20 / store:.2f}x peer | <= 1.5x |")
-print(f"| `git-credential-kargo get`, 10,000 Secrets (half patterns, match near the end) | {ms(k10k)} | {k10k / k20:.2f}x the 20-Secret get | <= 10x |")
-print(f"| the same, cold (`--no-cache`: every manifest parsed, no summary index) | {ms(cold)} | {cold / k20:.2f}x the 20-Secret get | (reference) |")
-PY
+# Start-up: a request that names no repository (git sends one when it has no host to ask
+# about), answered by exiting at once — the cost of starting the process, parsing flags and
+# loading settings, with no lookup. The peer, git credential-store on an empty store, is given
+# the same input. And `version` for both docker helpers.
+expect "" "$work/git-request-empty" $(git_get "$work/secrets-20")
+run startgit "$work/git-request-empty" "$(git_get "$work/secrets-20")"
+run startstore "$work/git-request-empty" "git credential-store --file $work/store-empty get"
+run startdocker "$work/git-request-empty" "$bin/docker-credential-kargo version"
+run startecr "$work/git-request-empty" "docker-credential-ecr-login version"
+
+# Peak RSS (/usr/bin/time %M: the largest resident set, KiB), the largest of 5 runs.
+rss() { # rss NAME INPUT COMMAND...
+  local name=$1 input=$2 most=0 kib; shift 2
+  for _ in 1 2 3 4 5; do
+    kib=$(/usr/bin/time -f %M "$@" <"$input" 2>&1 >/dev/null | tail -n 1)
+    [ "$kib" -gt "$most" ] && most=$kib
+  done
+  fact "rss_$name" "$most"
+}
+rss store "$work/git-request" git credential-store --file "$work/store" get
+rss kargo20 "$work/git-request" $(git_get "$work/secrets-20")
+for n in "${scale_counts[@]}"; do rss "kargo_s$n" "$work/git-request-bench" $(git_get "$work/secrets-$n"); done
+rss cold10k "$work/git-request-bench" $(git_get "$work/secrets-10000" --no-cache)
+
+# The scaling curve: warm gets (summary index in place, static credentials, the match a
+# pattern sorting last) with 10 .. 10,000 Secrets, N processes started at once (1, 8, 64),
+# and the peer (20 entries) at the same concurrency. Per cell: median wall time of a round
+# (first start to last exit), that divided by N, and the median CPU time of one get.
+fanout() { # fanout NAME CONCURRENCY EXPECT INPUT COMMAND...
+  local name=$1 c=$2 text=$3 input=$4 rounds warmup; shift 4
+  case $c in 1) rounds=200 warmup=10 ;; 8) rounds=40 warmup=4 ;; *) rounds=12 warmup=2 ;; esac
+  [ -z "${BENCH_QUICK:-}" ] || rounds=3 warmup=1
+  python3 benches/fanout.py --concurrency "$c" --rounds "$rounds" --warmup "$warmup" \
+    --input "$input" --expect "$text" --out "$results/$name.fanout.json" -- "$@"
+}
+for c in 1 8 64; do
+  fanout "store_c$c" "$c" password=token "$work/git-request" git credential-store --file "$work/store" get
+  for n in "${scale_counts[@]}"; do
+    fanout "kargo_s${n}_c$c" "$c" password=bench-password "$work/git-request-bench" $(git_get "$work/secrets-$n")
+  done
+done
 
 # The kubernetes source against the fake API server: 1,000 Secrets in the project namespace.
 kube=$work/kube
@@ -76,10 +154,10 @@ trap 'kill $kube_pid 2>/dev/null; rm -rf "$work"' EXIT
 for _ in $(seq 50); do grep -q PORT= "$work/kube.out" 2>/dev/null && break; sleep 0.1; done
 export KUBECONFIG=$kube/kubeconfig
 printf 'protocol=https\nhost=github.com\npath=bench/app\n' >"$work/git-request-kube"
-"$bin/git-credential-kargo" --source kubernetes --project kargo-demo get <"$work/git-request-kube" >/dev/null
+expect password=pw-999 "$work/git-request-kube" "$bin/git-credential-kargo" --source kubernetes --project kargo-demo get
 : >"$kube/requests.jsonl"
 "$bin/git-credential-kargo" --source kubernetes --project kargo-demo get <"$work/git-request-kube" >/dev/null
-python3 - "$kube/requests.jsonl" <<'PY'
+python3 - "$kube/requests.jsonl" "$results/kube_lists.fact.json" <<'PY'
 import json, sys
 lists = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 lists = [r for r in lists if r["verb"] == "list"]
@@ -87,8 +165,9 @@ per_ns = {}
 for r in lists:
     per_ns.setdefault(r["namespace"], []).append(r)
 a, b = (per_ns.get("kargo-demo", [None])[0], per_ns.get("kargo-shared-resources", [None])[0])
-overlap = a and b and a["start"] < b["end"] and b["start"] < a["end"]
-print(f"kubernetes source, one get: {len(lists)} LIST requests ({', '.join(f'{ns}: {len(rs)}' for ns, rs in per_ns.items())}); both namespaces in flight at once: {bool(overlap)}")
+overlap = bool(a and b and a["start"] < b["end"] and b["start"] < a["end"])
+json.dump({"lists": len(lists), "per_namespace": {ns: len(rs) for ns, rs in per_ns.items()}, "overlap": overlap},
+          open(sys.argv[2], "w"))
 PY
 mkdir -p "$work/secrets-1k/kargo-demo"
 python3 - "$kube/secrets/kargo-demo" "$work/secrets-1k/kargo-demo" <<'PY'
@@ -98,9 +177,9 @@ for name in os.listdir(src):
     shutil.copy(f"{src}/{name}", f"{dst}/{name}")
     os.chmod(f"{dst}/{name}", 0o600)
 PY
+expect password=pw-999 "$work/git-request-kube" $(git_get "$work/secrets-1k")
 run kube1k "$work/git-request-kube" "$bin/git-credential-kargo --source kubernetes --project kargo-demo get"
-run dir1k "$work/git-request-kube" "$bin/git-credential-kargo --secrets-dir $work/secrets-1k --project kargo-demo get"
-python3 -c 'import sys; k, d = map(float, sys.argv[1:]); print(f"| `git-credential-kargo get`, kubernetes source (fake API server, 1,000 Secrets) | {k*1000:.2f} ms | {k/d:.2f}x the dir source with the same Secrets ({d*1000:.2f} ms) | (reference) |")' "$(mean kube1k)" "$(mean dir1k)"
+run dir1k "$work/git-request-kube" "$(git_get "$work/secrets-1k")"
 
 # GitHub App tokens against the fake GitHub API: a cache hit vs the static get, and 64
 # concurrent cold gets for one repository (must mint once).
@@ -127,13 +206,15 @@ PY
 chmod 600 "$gh/secrets/kargo-demo/app.json"
 printf 'protocol=https\nhost=github.com\npath=bench/app.git\n' >"$work/git-request-app"
 printf 'protocol=https\nhost=github.com\npath=bench/cold.git\n' >"$work/git-request-cold"
-gh_env="KARGO_CREDS_GITHUB_API_URL=http://127.0.0.1:$gh_port KARGO_CREDS_GITHUB_VALIDATION_WAITS=0.05,0.05,0.05"
-app_get="$bin/git-credential-kargo --secrets-dir $gh/secrets --project kargo-demo get"
-env $gh_env $app_get <"$work/git-request-app" >/dev/null   # warm the cache
 export KARGO_CREDS_GITHUB_API_URL=http://127.0.0.1:$gh_port KARGO_CREDS_GITHUB_VALIDATION_WAITS=0.05,0.05,0.05
+app_get=$(git_get "$gh/secrets")
+expect password= "$work/git-request-app" $app_get   # warm the cache
+mints_before=$(wc -l <"$gh/state/mints.jsonl")
 run apphit "$work/git-request-app" "$app_get"
-python3 - "$app_get" "$work/git-request-cold" "$gh/state/mints.jsonl" <<'PY'
-import subprocess, sys, time
+[ "$(wc -l <"$gh/state/mints.jsonl")" = "$mints_before" ] || echo "warning: a measured cached GitHub App get minted (a cache miss)"
+rss apphit "$work/git-request-app" $app_get
+python3 - "$app_get" "$work/git-request-cold" "$gh/state/mints.jsonl" "$results/app_cold64.fact.json" <<'PY'
+import json, subprocess, sys, time
 command, request, mints = sys.argv[1].split(), open(sys.argv[2], "rb").read(), sys.argv[3]
 before = sum(1 for _ in open(mints))
 start = time.monotonic()
@@ -141,10 +222,11 @@ procs = [subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE
 outs = [p.communicate(request)[0] for p in procs]
 elapsed = time.monotonic() - start
 minted = sum(1 for _ in open(mints)) - before
-ok = all(p.returncode == 0 for p in procs) and len(set(outs)) == 1
-print(f"64 concurrent cold gets of one GitHub App repository: {minted} mint(s), all succeeded with one token: {ok}, wall time {elapsed*1000:.0f} ms")
+succeeded = sum(1 for p, out in zip(procs, outs) if p.returncode == 0 and b"password=" in out)
+json.dump({"processes": 64, "mints": minted, "succeeded": succeeded, "distinct_answers": len(set(outs)),
+           "wall_s": elapsed}, open(sys.argv[4], "w"))
 PY
-python3 -c 'import sys; a, s = map(float, sys.argv[1:]); print(f"| `git-credential-kargo get`, cached GitHub App token | {a*1000:.2f} ms | {a/s:.2f}x the static 20-Secret get | <= 1.2x |")' "$(mean apphit)" "$(mean kargo20)"
+unset KARGO_CREDS_GITHUB_API_URL KARGO_CREDS_GITHUB_VALIDATION_WAITS
 
 # ECR: a cached docker-credential-kargo get vs Debian's docker-credential-ecr-login (its own
 # file cache warm), both against one moto behind benches/aws_proxy.py.
@@ -189,9 +271,18 @@ PY
 posts=$(grep -c '"POST / HTTP' "$ecr/moto.log")
 run ecrkargo "$work/ecr-request" "$ours"
 run ecrlogin "$work/ecr-request" "$peer"
+rss ecrkargo "$work/ecr-request" $ours
+rss ecrlogin "$work/ecr-request" $peer
 [ "$(grep -c '"POST / HTTP' "$ecr/moto.log")" = "$posts" ] || echo "warning: a measured ECR get reached moto (a cache miss)"
-python3 -c 'import sys; k, e = map(float, sys.argv[1:]); print(f"| `docker-credential-ecr-login get`, its cache warm (peer) | {e*1000:.2f} ms | 1.00 | |"); print(f"| `docker-credential-kargo get`, cached ECR token (ambient AWS keys) | {k*1000:.2f} ms | {k/e:.2f}x peer | <= 0.5x |")' "$(mean ecrkargo)" "$(mean ecrlogin)"
 unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_ENDPOINT_URL HTTPS_PROXY SSL_CERT_FILE AWS_ECR_CACHE_DIR KARGO_CREDS_SECRETS_DIR
 
-ls -l "$bin/git-credential-kargo" "$bin/docker-credential-kargo" "$bin/kargo-creds" | awk '{print "binary size:", $5, $9}'
-/usr/bin/time -f 'peak RSS of a warm get: %M KiB' "$bin/git-credential-kargo" --secrets-dir "$work/secrets-20" --project kargo-demo get <"$work/git-request" >/dev/null
+for name in git-credential-kargo docker-credential-kargo kargo-creds; do
+  fact "size_$name" "$(stat -c %s "$bin/$name")"
+done
+fact size_git-credential-store "$(stat -c %s "$(git --exec-path)/git-credential-store")"
+fact size_docker-credential-ecr-login "$(stat -L -c %s "$(command -v docker-credential-ecr-login)")"
+
+fact commit "\"$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src bin Cargo.toml Cargo.lock || echo ' (with uncommitted changes)')\""
+fact load_after "\"$(cut -d' ' -f1-3 /proc/loadavg)\""
+
+python3 benches/report.py "$results" "$repo/BENCHMARKS.md" "$repo/benches/scaling.png"

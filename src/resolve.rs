@@ -9,8 +9,6 @@
 //! `kargo-creds resolve --explain` prints. Nothing here does I/O, and no regex is compiled
 //! unless its Secret is reached.
 
-use std::cmp::Ordering;
-
 use regex::{Regex, RegexBuilder};
 
 use crate::secret::{keys, CredType, Secret, ValueError};
@@ -245,12 +243,7 @@ pub fn resolve<'s, C: Candidate>(
         if resolution.winner.is_some() && thoroughness == Thoroughness::FirstMatch {
             break;
         }
-        let mut ordered: Vec<(&C, MatchMode)> = namespace
-            .secrets
-            .iter()
-            .map(|secret| (secret, mode_of(secret)))
-            .collect();
-        ordered.sort_by(|a, b| documented_order(a, b));
+        let ordered = documented_order(&namespace.secrets);
 
         let mut trace = NamespaceTrace {
             namespace: namespace.namespace.clone(),
@@ -319,15 +312,21 @@ fn mode_of<C: Candidate>(secret: &C) -> MatchMode {
     }
 }
 
-/// Exact before regex, then byte-wise by name.
-fn documented_order<C: Candidate>(a: &(&C, MatchMode), b: &(&C, MatchMode)) -> Ordering {
-    let rank = |mode: MatchMode| match mode {
-        MatchMode::Exact => 0,
-        MatchMode::Regex => 1,
-    };
-    rank(a.1)
-        .cmp(&rank(b.1))
-        .then_with(|| a.0.name().as_bytes().cmp(b.0.name().as_bytes()))
+/// Exact before regex, each byte-wise by name (a stable order: equal names keep the
+/// source's order). Split first, then sorted: each part keeps the order the source listed it
+/// in, which is usually by name already, and a stable sort finishes a sorted run in one pass
+/// — sorting on (kind, name) at once would see the kinds interleaved and sort in full.
+fn documented_order<C: Candidate>(secrets: &[C]) -> Vec<(&C, MatchMode)> {
+    let (mut ordered, mut patterns): (Vec<_>, Vec<_>) = secrets
+        .iter()
+        .map(|secret| (secret, mode_of(secret)))
+        .partition(|(_, mode)| *mode == MatchMode::Exact);
+    let by_name =
+        |a: &(&C, MatchMode), b: &(&C, MatchMode)| a.0.name().as_bytes().cmp(b.0.name().as_bytes());
+    ordered.sort_by(by_name);
+    patterns.sort_by(by_name);
+    ordered.append(&mut patterns);
+    ordered
 }
 
 fn judge<C: Candidate>(

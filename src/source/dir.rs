@@ -529,8 +529,10 @@ impl Hasher for Fnv {
 fn drop_duplicates(mut files: Vec<FileSummary>) -> Loaded {
     let mut duplicates = Vec::new();
     {
+        // Sized up front: growing it rehashes every Secret seen so far, again and again.
+        let secrets = files.iter().map(|file| file.secrets.len()).sum();
         let mut first_seen: HashMap<(&str, &str), usize, BuildHasherDefault<Fnv>> =
-            HashMap::default();
+            HashMap::with_capacity_and_hasher(secrets, BuildHasherDefault::default());
         for (file_index, file) in files.iter().enumerate() {
             for (secret_index, summary) in file.secrets.iter().enumerate() {
                 let key = (&*summary.namespace, summary.name.as_str());
