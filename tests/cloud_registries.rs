@@ -1455,3 +1455,88 @@ fn docker_list_names_ecr_and_gar_registries_without_minting() {
     );
     assert!(fake.requests().is_empty(), "list must not mint");
 }
+
+/// How the failing token endpoint below misbehaves.
+#[derive(Debug, Clone, Copy)]
+enum Misbehaviour {
+    Close,
+    Hang,
+    Status500,
+    TooManyRequests,
+}
+
+/// A token endpoint on 127.0.0.1 that misbehaves on every request; counts them.
+fn misbehaving_token_endpoint(how: Misbehaviour) -> (String, Arc<AtomicU32>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!(
+        "http://127.0.0.1:{}/token",
+        listener.local_addr().unwrap().port()
+    );
+    let requests = Arc::new(AtomicU32::new(0));
+    let counter = Arc::clone(&requests);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            counter.fetch_add(1, Ordering::SeqCst);
+            std::thread::spawn(move || {
+                use std::io::{Read, Write};
+                let mut buffer = [0u8; 4096];
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+                let _ = stream.read(&mut buffer);
+                let body = r#"{"error":"temporarily_unavailable","error_description":"try later"}"#;
+                let answer = |status: &str, extra: &str| {
+                    format!(
+                        "HTTP/1.1 {status}\r\n{extra}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    )
+                };
+                match how {
+                    Misbehaviour::Close => {}
+                    Misbehaviour::Hang => std::thread::sleep(Duration::from_secs(20)),
+                    Misbehaviour::Status500 => {
+                        let _ =
+                            stream.write_all(answer("500 Internal Server Error", "").as_bytes());
+                    }
+                    Misbehaviour::TooManyRequests => {
+                        let _ = stream.write_all(
+                            answer("429 Too Many Requests", "Retry-After: 30\r\n").as_bytes(),
+                        );
+                    }
+                }
+            });
+        }
+    });
+    (url, requests)
+}
+
+/// A token endpoint that closes the connection, hangs past the request timeout, answers 500
+/// or 429: each a one-line error naming the Secret and the endpoint, bounded, nothing cached,
+/// no key material anywhere.
+#[test]
+fn gar_a_failing_token_endpoint_is_a_bounded_one_line_error_naming_it() {
+    let key = ServiceAccountKey::generate();
+    for (how, needle) in [
+        (Misbehaviour::Close, "request failed"),
+        (Misbehaviour::Hang, "no answer in time"),
+        (Misbehaviour::Status500, "500"),
+        (Misbehaviour::TooManyRequests, "429"),
+    ] {
+        let (token_uri, requests) = misbehaving_token_endpoint(how);
+        let secrets = Secrets::default();
+        key.add_to(&secrets, &token_uri);
+        let env = environment().var("KARGO_CREDS_REQUEST_TIMEOUT", "1");
+        write_gar_secret(
+            &env,
+            SHARED,
+            GAR_SECRET,
+            "image",
+            GAR_IMAGE,
+            &key.secret_value(&token_uri),
+        );
+        let output = docker_get(&env, GAR_HOST, &secrets);
+        assert_docker_error(&output, &[&token_uri, GAR_SECRET_ID, needle]);
+        secrets.assert_not_in("stdout", &support::stdout(&output));
+        assert!(cache_entries(&env, &secrets).is_empty(), "{how:?}");
+        assert_eq!(requests.load(Ordering::SeqCst), 1, "{how:?}");
+    }
+}
