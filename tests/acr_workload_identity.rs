@@ -18,6 +18,7 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use serde_json::{json, Value};
+use support::{assert_exit, describe};
 use support::{run_bounded, Env, FakeAzure, CLI, DOCKER_HELPER};
 
 const SHARED: &str = "kargo-shared-resources";
@@ -175,19 +176,6 @@ fn command(env: &Env, program: &str) -> Command {
         }
     }
     command
-}
-
-fn describe(output: &Output) -> String {
-    format!(
-        "exit: {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-        output.status.code(),
-        support::stdout(output),
-        support::stderr(output)
-    )
-}
-
-fn assert_exit(output: &Output, code: i32) {
-    assert_eq!(output.status.code(), Some(code), "{}", describe(output));
 }
 
 fn parse_json(output: &Output) -> Value {

@@ -28,6 +28,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use serde_json::{json, Value};
 use support::aws_proxy::{AwsProxy, ProxyRules};
+use support::{assert_exit, describe};
 use support::{run_bounded, Env, FakeGoogle, Moto, CLI, DOCKER_HELPER, MOTO_BOOTSTRAP_ACTIONS};
 
 const SHARED: &str = "kargo-shared-resources";
@@ -70,19 +71,6 @@ fn run(env: &Env, program: &str, args: &[&str], stdin: &str, secrets: &Secrets) 
     );
     secrets.assert_not_in_stderr(&output);
     output
-}
-
-fn describe(output: &Output) -> String {
-    format!(
-        "exit: {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-        output.status.code(),
-        support::stdout(output),
-        support::stderr(output)
-    )
-}
-
-fn assert_exit(output: &Output, code: i32) {
-    assert_eq!(output.status.code(), Some(code), "{}", describe(output));
 }
 
 fn assert_quiet(output: &Output) {

@@ -21,6 +21,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use serde_json::Value;
 use support::aws_proxy::{AwsProxy, Failure, ProxyRules, SeenRequest, ECR_TARGET};
+use support::describe;
 use support::{run_bounded, Env, Moto, CLI, DOCKER_HELPER, MOTO_BOOTSTRAP_ACTIONS};
 
 const REGISTRY: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
@@ -177,15 +178,6 @@ fn signer(request: &SeenRequest) -> String {
 fn issued_key(request: &SeenRequest) -> String {
     xml_element(&String::from_utf8_lossy(&request.answer), "AccessKeyId")
         .expect("an STS answer with credentials")
-}
-
-fn describe(output: &Output) -> String {
-    format!(
-        "exit: {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-        output.status.code(),
-        support::stdout(output),
-        support::stderr(output)
-    )
 }
 
 /// A docker login answer: `AWS` and the password moto issued in the (last) ECR answer.

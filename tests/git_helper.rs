@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use base64::Engine as _;
+use support::{assert_exit, describe};
 use support::{run_bounded, Env, GitHttpServer as Server, EXAMPLE_SECRETS, GIT_HELPER};
 
 /// Bound for one helper run (it reads a folder and answers: milliseconds).
@@ -81,19 +82,6 @@ fn assert_clean(output: &Output) {
         !stderr.contains("RUST_BACKTRACE"),
         "the binary panicked:\n{stderr}"
     );
-}
-
-fn describe(output: &Output) -> String {
-    format!(
-        "exit: {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-        output.status.code(),
-        support::stdout(output),
-        support::stderr(output)
-    )
-}
-
-fn assert_exit(output: &Output, code: i32) {
-    assert_eq!(output.status.code(), Some(code), "{}", describe(output));
 }
 
 /// The documented error shape: exactly one stderr line, `git-credential-kargo: …`,

@@ -24,6 +24,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use serde_json::{json, Value};
+use support::{assert_exit, describe};
 use support::{run_bounded, Env, FakeGithub, CLI, GIT_HELPER};
 
 const APP_ID: &str = "12345";
@@ -45,19 +46,6 @@ const GIT_TIMEOUT: Duration = Duration::from_secs(90);
 // ---------------------------------------------------------------------------------------
 // Running things under a deadline
 // ---------------------------------------------------------------------------------------
-
-fn describe(output: &Output) -> String {
-    format!(
-        "exit: {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-        output.status.code(),
-        support::stdout(output),
-        support::stderr(output)
-    )
-}
-
-fn assert_exit(output: &Output, code: i32) {
-    assert_eq!(output.status.code(), Some(code), "{}", describe(output));
-}
 
 /// The documented error shape: exactly one stderr line starting with `prefix`, holding each
 /// of `needles`.
